@@ -1,0 +1,57 @@
+# Shelfwise: `make run` starts the platform, `make test` runs the tests (see README).
+# Needs only Python 3.11+ and make: everything else is installed into .venv from uv.lock.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+UV := .dev/uv/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test lint format servers-start servers-stop servers-status clean
+
+help:
+	@echo "make run      start the platform (embedded PostgreSQL + Redis, demo store, web, workers, beat)"
+	@echo "make test     run the test suite against throw-away servers"
+	@echo "make lint     ruff + mypy"
+	@echo "make servers-start|servers-stop|servers-status   the dev servers alone"
+
+$(UV):
+	$(PYTHON) -m venv .dev/uv
+	.dev/uv/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+install: $(VENV)/.synced
+
+run: install
+	$(PY) -m shelfwise.devrun
+
+test: install
+	$(PY) -m shelfwise.devservers run --ephemeral -- $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+servers-start: install
+	$(PY) -m shelfwise.devservers start
+
+servers-stop: install
+	$(PY) -m shelfwise.devservers stop
+
+servers-status: install
+	$(PY) -m shelfwise.devservers status
+
+clean:
+	-$(PY) -m shelfwise.devservers destroy
+	rm -rf $(VENV) .dev

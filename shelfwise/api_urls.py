@@ -1,0 +1,12 @@
+"""The API: /api/v1/... (versioned), problem-type docs, OpenAPI schema and interactive docs."""
+
+from django.urls import include, path, re_path
+
+from shelfwise.errors import api_not_found_view, problem_type_view
+
+urlpatterns = [
+    path("v1/", include("tenants.urls")),
+    path("problems/<slug:code>", problem_type_view, name="problem-type"),
+    # Last: every other /api/ path answers problem+json 404.
+    re_path(r"^(?P<unmatched>.*)$", api_not_found_view),
+]

@@ -1,0 +1,93 @@
+"""The Celery app: Redis broker, tenant-aware tasks, queues default / training / scoring.
+
+Tasks are tenant-aware (tenant-schemas-celery): a task sent while the connection is in a
+tenant's schema carries that schema in its headers and runs in it on the worker. Tasks take
+primitive ids only and name their queue on the decorator.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import psycopg
+import redis
+from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
+from django.db import InterfaceError, OperationalError
+from kombu import Queue
+from tenant_schemas_celery.app import CeleryApp
+from tenant_schemas_celery.task import TenantTask
+
+from shelfwise.schedule import BEAT_SCHEDULE
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shelfwise.settings")
+
+# Errors worth retrying (with backoff): the database or Redis blinked.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+
+
+class ShelfwiseTask(TenantTask):
+    """Base task: tenant-aware, retried with exponential backoff and jitter on transient errors."""
+
+    abstract = True
+    autoretry_for = TRANSIENT_ERRORS
+    retry_backoff = 2
+    retry_backoff_max = 300
+    retry_jitter = True
+    max_retries = 5
+
+
+app = CeleryApp("shelfwise", task_cls=ShelfwiseTask)
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.task_queues = [Queue(name) for name in ("default", "training", "scoring")]
+app.conf.beat_schedule = BEAT_SCHEDULE
+app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def _use_django_logging(**_: Any) -> None:
+    """Keep Django's JSON logging config in workers instead of Celery's own."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@before_task_publish.connect
+def _propagate_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Carry the current request id into the task so its logs can be joined to the request."""
+    from shelfwise.context import current_request_id
+
+    if headers is not None and "request_id" not in headers:
+        request_id = current_request_id()
+        if request_id:
+            headers["request_id"] = request_id
+
+
+@task_prerun.connect
+def _task_context(task: Any = None, **_: Any) -> None:
+    from django.db import connection
+
+    from shelfwise.context import accept_request_id, request_id_var, set_tenant
+
+    headers = getattr(task.request, "headers", None) or {}
+    request_id = headers.get("request_id") or getattr(task.request, "request_id", None)
+    request_id_var.set(accept_request_id(request_id) if request_id else task.request.id)
+    tenant = getattr(connection, "tenant", None)
+    slug = getattr(tenant, "slug", None)
+    set_tenant(slug)
+
+
+@task_postrun.connect
+def _task_context_clear(**_: Any) -> None:
+    from shelfwise.context import request_id_var, set_tenant
+
+    request_id_var.set(None)
+    set_tenant(None)

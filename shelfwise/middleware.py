@@ -1,0 +1,83 @@
+"""Request context (request id, access log) and tenant routing by host for non-API paths."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
+from django_tenants.middleware.main import TenantMainMiddleware
+
+from shelfwise.context import accept_request_id, current_tenant, request_id_var, set_tenant, tenant_var
+from shelfwise.tenancy import db
+
+request_logger = logging.getLogger("shelfwise.request")
+
+API_PREFIX = "/api/"
+# Paths that never belong to a tenant host: probes and the API (whose tenant is the key's).
+HOSTLESS_PREFIXES = (API_PREFIX, "/healthz", "/readyz", "/metrics")
+
+
+class RequestContextMiddleware:
+    """Assigns a request id (from X-Request-ID or new), echoes it, and logs one line per request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = accept_request_id(request.headers.get("X-Request-ID"))
+        request.request_id = request_id  # type: ignore[attr-defined]  # our own request attribute
+        id_token = request_id_var.set(request_id)
+        tenant_token = tenant_var.set(None)
+        started = time.perf_counter()
+        try:
+            response = self.get_response(request)
+            response["X-Request-ID"] = request_id
+            duration_ms = (time.perf_counter() - started) * 1000
+            match = getattr(request, "resolver_match", None)
+            request_logger.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "method": request.method,
+                    "path": request.path,
+                    "route": match.route if match else None,
+                    "status": response.status_code,
+                    "duration_ms": round(duration_ms, 2),
+                    "tenant": current_tenant(),
+                },
+            )
+            return response
+        finally:
+            request_id_var.reset(id_token)
+            tenant_var.reset(tenant_token)
+
+
+class TenantRoutingMiddleware(TenantMainMiddleware):
+    """django-tenants' host routing, except where the host must not choose the tenant.
+
+    API requests start in the public schema; the API-key authentication sets the key's tenant
+    (never the host, body, query or a bare header). Probes and metrics have no tenant. Known
+    public hosts serve the public site (Django admin); any other unknown host is a 404.
+    """
+
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        if request.path_info.startswith(HOSTLESS_PREFIXES):
+            db().set_schema_to_public()
+            request.tenant = None  # type: ignore[attr-defined]
+            return None
+        response = super().process_request(request)
+        tenant = getattr(request, "tenant", None)
+        if tenant is not None and tenant.schema_name != settings.PUBLIC_SCHEMA_NAME:
+            set_tenant(tenant.slug)
+        return response
+
+    def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse | None:
+        if hostname in settings.SHELFWISE_PUBLIC_HOSTS:
+            request.tenant = None  # type: ignore[attr-defined]
+            return None
+        return HttpResponseNotFound(b"Not found", content_type="text/plain")

@@ -1,0 +1,18 @@
+"""URL routes: probes, the v1 API, API docs, the dashboard and Django admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from shelfwise import health
+
+handler400 = "shelfwise.errors.handler400"
+handler403 = "shelfwise.errors.handler403"
+handler404 = "shelfwise.errors.handler404"
+handler500 = "shelfwise.errors.handler500"
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("api/", include("shelfwise.api_urls")),
+    path("admin/", admin.site.urls),
+]

@@ -1,0 +1,223 @@
+"""API-key authentication for DRF: resolves the tenant from the key and sets its schema.
+
+The tenant comes only from the key presented as ``Authorization: Bearer <key>``, never from
+the host, body, query or another header. A verified key record (hash, scopes, revocation,
+tenant status) is cached in Redis for ``SHELFWISE_APIKEY_CACHE_SECONDS``; revocation and
+suspension delete it, so they take effect on the next request. With Redis down the database
+answers instead.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from shelfwise.context import set_tenant
+from shelfwise.errors import (
+    INSUFFICIENT_SCOPE,
+    INVALID_API_KEY,
+    MISSING_API_KEY,
+    REVOKED_API_KEY,
+    TENANT_SUSPENDED,
+    Problem,
+)
+from shelfwise.redis_client import redis_call
+from shelfwise.tenancy import db
+from tenants import keys
+from tenants.models import ApiKey, Tenant
+from tenants.services import APIKEY_CACHE_PREFIX
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What authentication needs to know about a key, as cached."""
+
+    key_id: str
+    kind: str
+    scopes: frozenset[str]
+    secret_hash: str
+    revoked: bool
+    tenant_id: int
+    tenant_slug: str
+    tenant_name: str
+    schema_name: str
+    tenant_status: str
+    plan_id: int
+    requests_per_minute: int
+    burst: int
+
+    def to_json(self) -> str:
+        data = self.__dict__ | {"scopes": sorted(self.scopes)}
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> KeyRecord:
+        data = json.loads(raw)
+        data["scopes"] = frozenset(data["scopes"])
+        return cls(**data)
+
+    @classmethod
+    def from_row(cls, row: ApiKey) -> KeyRecord:
+        tenant = row.tenant
+        return cls(
+            key_id=row.pk,
+            kind=row.kind,
+            scopes=keys.effective_scopes(row.scopes),
+            secret_hash=row.secret_hash,
+            revoked=row.revoked_at is not None,
+            tenant_id=tenant.pk,
+            tenant_slug=tenant.slug,
+            tenant_name=tenant.name,
+            schema_name=tenant.schema_name,
+            tenant_status=tenant.status,
+            plan_id=tenant.plan_id,
+            requests_per_minute=tenant.plan.requests_per_minute,
+            burst=tenant.plan.burst,
+        )
+
+    def tenant(self) -> Tenant:
+        """A detached Tenant for routing (schema, id, slug); re-read it before writing to it."""
+        return Tenant(
+            id=self.tenant_id,
+            slug=self.tenant_slug,
+            name=self.tenant_name,
+            schema_name=self.schema_name,
+            status=self.tenant_status,
+            plan_id=self.plan_id,
+        )
+
+
+@dataclass
+class ApiKeyPrincipal:
+    """``request.user`` for API requests: the key, its scopes and its tenant."""
+
+    record: KeyRecord
+    tenant: Tenant
+    scopes: frozenset[str] = field(default_factory=frozenset)
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+
+    @property
+    def key_prefix(self) -> str:
+        return f"{keys.KIND_PREFIX[self.record.kind]}_live_{self.record.key_id}"
+
+    @property
+    def actor(self) -> str:
+        """How this principal appears in the audit log."""
+        return f"apikey:{self.key_prefix}"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def principal_of(request: Request) -> ApiKeyPrincipal:
+    """The authenticated key of an API request (views run only after HasApiKeyScope passed)."""
+    principal = request.user
+    if not isinstance(principal, ApiKeyPrincipal):
+        raise Problem(MISSING_API_KEY)
+    return principal
+
+
+def key_record_get(key_id: str) -> KeyRecord | None:
+    """The key's record from Redis, or from the database (then cached); None if no such key."""
+    cache_key = APIKEY_CACHE_PREFIX + key_id
+    cached = redis_call(lambda client: client.get(cache_key), default=None)
+    if cached:
+        return KeyRecord.from_json(cached)
+    row = ApiKey.objects.select_related("tenant", "tenant__plan").filter(pk=key_id).first()
+    if row is None:
+        return None
+    record = KeyRecord.from_row(row)
+    redis_call(
+        lambda client: client.set(cache_key, record.to_json(), ex=settings.SHELFWISE_APIKEY_CACHE_SECONDS),
+        default=None,
+    )
+    return record
+
+
+_touch_lock = threading.Lock()
+_last_touched: dict[str, float] = {}
+
+
+def _touch(key_id: str) -> None:
+    """Record last use, at most once per SHELFWISE_APIKEY_TOUCH_SECONDS per process and key."""
+    now = time.monotonic()
+    with _touch_lock:
+        if now - _last_touched.get(key_id, -1e9) < settings.SHELFWISE_APIKEY_TOUCH_SECONDS:
+            return
+        _last_touched[key_id] = now
+    ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+
+
+def authenticate_key(raw_key: str) -> ApiKeyPrincipal:
+    """Verify a presented key; raises a Problem (401/403) or returns the principal."""
+    parsed = keys.parse_key(raw_key)
+    if parsed is None:
+        raise Problem(INVALID_API_KEY)
+    record = key_record_get(parsed.key_id)
+    # A key id with someone else's secret, a kind prefix that does not match, or an unknown
+    # id: all the same 401, compared in constant time where a hash exists.
+    if record is None or not keys.secret_matches(parsed.secret, record.secret_hash) or record.kind != parsed.kind:
+        raise Problem(INVALID_API_KEY)
+    if record.revoked:
+        raise Problem(REVOKED_API_KEY)
+    if record.tenant_status != Tenant.Status.ACTIVE:
+        raise Problem(TENANT_SUSPENDED)
+    _touch(record.key_id)
+    return ApiKeyPrincipal(record=record, tenant=record.tenant(), scopes=record.scopes)
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <key>``; on success the connection is switched to the key's tenant."""
+
+    def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, str] | None:
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            return None
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise Problem(INVALID_API_KEY, "Use `Authorization: Bearer <key>`.")
+        principal = authenticate_key(credential.strip())
+        db().set_tenant(principal.tenant)
+        request._request.tenant = principal.tenant  # type: ignore[attr-defined]  # for middleware/logs
+        set_tenant(principal.tenant.slug)
+        return principal, principal.key_prefix
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="shelfwise"'
+
+
+ANY_SCOPE = "*"  # any valid key (e.g. "which key is this?")
+
+
+class HasApiKeyScope(BasePermission):
+    """Requires an authenticated key holding the view's scope for this method.
+
+    Views declare ``required_scopes`` as a scope or a dict of method -> scope; a view without
+    any refuses every request (refuse by default).
+    """
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        principal = request.user
+        if not isinstance(principal, ApiKeyPrincipal):
+            raise Problem(MISSING_API_KEY)
+        required = getattr(view, "required_scopes", None)
+        if isinstance(required, dict):
+            required = required.get(request.method or "GET")
+        if required == ANY_SCOPE:
+            return True
+        if not required or not principal.has_scope(required):
+            raise Problem(
+                INSUFFICIENT_SCOPE,
+                f"This operation needs the `{required}` scope." if required else "This operation is not available.",
+            )
+        return True

@@ -1,0 +1,272 @@
+"""Test fixtures: real PostgreSQL and Redis (throw-away servers from `make test`), real tenants,
+real Celery workers and a real gunicorn where behaviour depends on them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+from django.db import connection
+from rest_framework.test import APIClient
+
+from shelfwise import redis_client as shelfwise_redis
+from shelfwise.devservers import free_port, port_open
+from tenants.models import Tenant
+from tenants.services import tenant_create, tenant_delete
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / ".dev" / "test-artifacts"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("SHELFWISE_EPHEMERAL") != "1" and os.environ.get("SHELFWISE_TEST_ALLOW_SHARED") != "1":
+        pytest.exit(
+            "Tests flush Redis and start workers on the broker: run them with `make test` "
+            "(throw-away servers), or set SHELFWISE_TEST_ALLOW_SHARED=1 if you mean it.",
+            returncode=2,
+        )
+
+
+# --------------------------------------------------------------------------- tenants
+
+
+@dataclass
+class TenantHandle:
+    """A committed tenant plus its raw default secret key."""
+
+    tenant: Tenant
+    key: str
+
+    @property
+    def slug(self) -> str:
+        return self.tenant.slug
+
+    def client(self, key: str | None = None) -> APIClient:
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key or self.key}")
+        return client
+
+
+def unique_slug(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def make_tenant(prefix: str = "t", *, plan: str = "pro", **kwargs: Any) -> TenantHandle:
+    connection.set_schema_to_public()
+    created = tenant_create(slug=unique_slug(prefix), name=f"Store {prefix}", plan_code=plan, actor="test", **kwargs)
+    return TenantHandle(created.tenant, created.raw_key)
+
+
+@pytest.fixture(scope="session")
+def tenant_a(django_db_setup: None, django_db_blocker: Any) -> TenantHandle:
+    """A tenant shared by the session (committed); tests must not change its settings."""
+    with django_db_blocker.unblock():
+        return make_tenant("alpha")
+
+
+@pytest.fixture(scope="session")
+def tenant_b(django_db_setup: None, django_db_blocker: Any) -> TenantHandle:
+    with django_db_blocker.unblock():
+        return make_tenant("beta")
+
+
+@pytest.fixture
+def live_db(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """Committed database access (no wrapping transaction): for tests whose data must be seen
+    by other processes (workers, gunicorn). Such tests create their own tenants."""
+    with django_db_blocker.unblock():
+        yield
+        connection.set_schema_to_public()
+
+
+@pytest.fixture
+def fresh_tenant(live_db: None) -> Iterator[TenantHandle]:
+    """A committed tenant of its own, deleted (schema dropped) afterwards."""
+    handle = make_tenant("fresh")
+    yield handle
+    connection.set_schema_to_public()
+    if Tenant.objects.filter(pk=handle.tenant.pk).exists():
+        tenant_delete(tenant=Tenant.objects.get(pk=handle.tenant.pk), actor="test")
+
+
+@pytest.fixture(autouse=True)
+def _reset_context() -> Iterator[None]:
+    """Each test starts in the public schema with a clean app Redis and a closed circuit."""
+    shelfwise_redis.reset_circuit()
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    yield
+    connection.set_schema_to_public()
+    shelfwise_redis.reset_circuit()
+
+
+def tables_containing(text: str) -> list[str]:
+    """Every table, in every schema, with a row whose text form contains ``text``."""
+    from psycopg import sql
+
+    hits = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema NOT IN ('pg_catalog', 'information_schema') AND table_type = 'BASE TABLE'"
+        )
+        for schema, table in cursor.fetchall():
+            query = sql.SQL("SELECT count(*) FROM {}.{} t WHERE t::text LIKE %s").format(
+                sql.Identifier(schema), sql.Identifier(table)
+            )
+            cursor.execute(query.as_string(), [f"%{text}%"])
+            if cursor.fetchone()[0]:
+                hits.append(f"{schema}.{table}")
+    return hits
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def child_env() -> dict[str, str]:
+    """Environment that points a child process at the test database and servers."""
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "SHELFWISE_ENV": "test",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def _wait_for(predicate: Any, timeout: float, what: str, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+    raise TimeoutError(f"{what} did not become ready in {timeout}s\n{tail}")
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def start_worker(name: str, queues: str = "default,training,scoring", concurrency: int = 2) -> WorkerProcess:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    log = ARTIFACTS / f"worker-{name}.log"
+    handle = log.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "shelfwise",
+            "worker",
+            "-Q",
+            queues,
+            "-c",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "-n",
+            f"{name}-{uuid.uuid4().hex[:6]}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "INFO",
+        ],
+        env=child_env(),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+    from shelfwise.celery import app
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        replies = app.control.ping(timeout=0.5)
+        return any(name in next(iter(reply)) for reply in replies)
+
+    _wait_for(ready, 60, "celery worker", log)
+    return WorkerProcess(process, log)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(django_db_setup: None) -> Iterator[WorkerProcess]:
+    """A real Celery worker process (all queues) against the test database."""
+    worker = start_worker("session")
+    yield worker
+    stop_process(worker.process)
+
+
+@dataclass
+class AppServer:
+    url: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_app_server(name: str = "app", workers: int = 2) -> AppServer:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = ARTIFACTS / f"gunicorn-{name}.log"
+    handle = log.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "shelfwise.wsgi:application",
+            "-c",
+            str(ROOT / "shelfwise" / "gunicorn_conf.py"),
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+        ],
+        env=child_env(),
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+    )
+
+    def ready() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        return port_open(port)
+
+    _wait_for(ready, 60, "gunicorn", log)
+    return AppServer(f"http://127.0.0.1:{port}", port, process, log)
+
+
+@pytest.fixture(scope="session")
+def app_server(django_db_setup: None) -> Iterator[AppServer]:
+    """The app under gunicorn (as `make run` serves it) against the test database."""
+    server = start_app_server("session")
+    yield server
+    stop_process(server.process)
