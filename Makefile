@@ -10,12 +10,14 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint format servers-start servers-stop servers-status clean
+.PHONY: help install run test fuzz openapi lint format servers-start servers-stop servers-status clean
 
 help:
 	@echo "make run      start the platform (embedded PostgreSQL + Redis, demo store, web, workers, beat)"
 	@echo "make test     run the test suite against throw-away servers"
 	@echo "make lint     ruff + mypy"
+	@echo "make fuzz     schemathesis with many examples (SHELFWISE_FUZZ_EXAMPLES, default 400)"
+	@echo "make openapi  regenerate docs/openapi.yaml"
 	@echo "make servers-start|servers-stop|servers-status   the dev servers alone"
 
 $(UV):
@@ -33,6 +35,13 @@ run: install
 
 test: install
 	$(PY) -m shelfwise.devservers run --ephemeral -- $(PY) -m pytest $(PYTEST_ARGS)
+
+fuzz: install  ## schemathesis over the whole API with many more examples than `make test`
+	SHELFWISE_FUZZ_EXAMPLES=$${SHELFWISE_FUZZ_EXAMPLES:-400} $(PY) -m shelfwise.devservers run --ephemeral -- \
+		$(PY) -m pytest tests/test_contract.py -k schemathesis -q
+
+openapi: install  ## regenerate docs/openapi.yaml from the code
+	$(PY) -m shelfwise.devservers run --ephemeral -- $(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 lint: install
 	$(VENV)/bin/ruff format --check .

@@ -22,3 +22,4 @@ errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "shelfwise-web"
 control_socket_disable = True
+limit_request_line = 8190  # like nginx's 8k header buffers; longer request lines get 414

@@ -6,7 +6,7 @@ from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "tenant-usage-refresh": {
-        "task": "tenants.tasks.tenant_usage_refresh_all",
+        "task": "catalog.tasks.usage_refresh_all",
         "schedule": crontab(minute="*/15"),
         "options": {"queue": "default", "expires": 15 * 60},
     },

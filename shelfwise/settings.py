@@ -218,6 +218,9 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+# How many reverse proxies (load balancers) in front of the app append to X-Forwarded-For; 0
+# means the header is ignored and the socket address is the client (rate limits by address).
+SHELFWISE_TRUSTED_PROXIES = env_int("SHELFWISE_TRUSTED_PROXIES", 0)
 
 # Request bodies: the API's own limits (rows per batch, property sizes) are enforced in the
 # services; this is the hard ceiling on what Django will read at all.
@@ -249,9 +252,9 @@ MEDIA_ROOT = Path(os.environ.get("SHELFWISE_MEDIA_ROOT", BASE_DIR / ".dev" / "me
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.authentication.HasApiKeyScope"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["shelfwise.content.ORJSONRenderer", "shelfwise.content.ProblemJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["shelfwise.content.BoundedJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "shelfwise.openapi.ProblemAutoSchema",
     "EXCEPTION_HANDLER": "shelfwise.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
@@ -261,8 +264,13 @@ REST_FRAMEWORK = {
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Shelfwise API",
-    "DESCRIPTION": "Catalog, shopper events and recommendations for online stores.",
+    "DESCRIPTION": (
+        "Catalog, shopper events and recommendations for online stores.\n\n"
+        "Authenticate with `Authorization: Bearer <key>`. Errors are RFC 9457 problem+json with a stable "
+        "`code`; see `/api/problems/<code>`."
+    ),
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

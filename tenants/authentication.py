@@ -106,6 +106,27 @@ class ApiKeyPrincipal:
     is_authenticated: bool = True
     is_anonymous: bool = False
 
+    # The shelfwise.api.ApiPrincipal protocol (rate limits, idempotency).
+    @property
+    def tenant_id(self) -> int:
+        return self.record.tenant_id
+
+    @property
+    def key_id(self) -> str:
+        return self.record.key_id
+
+    @property
+    def is_public_key(self) -> bool:
+        return self.record.kind == ApiKey.Kind.PUBLIC
+
+    @property
+    def requests_per_minute(self) -> int:
+        return self.record.requests_per_minute
+
+    @property
+    def burst(self) -> int:
+        return self.record.burst
+
     @property
     def key_prefix(self) -> str:
         return f"{keys.KIND_PREFIX[self.record.kind]}_live_{self.record.key_id}"

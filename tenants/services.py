@@ -211,6 +211,11 @@ def tenant_redis_purge(*, tenant_id: int) -> int:
     return deleted
 
 
+def tenant_usage_record(*, tenant_id: int, usage: dict[str, int]) -> None:
+    """Store a tenant's usage counters (computed in its schema) on its public row."""
+    Tenant.objects.filter(pk=tenant_id).update(usage=usage, usage_refreshed_at=timezone.now())
+
+
 # --------------------------------------------------------------------------- API keys
 
 

@@ -37,6 +37,24 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+# --------------------------------------------------------------------------- database
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_test_environment: None, django_db_blocker: Any) -> Iterator[None]:
+    """Always create and migrate the test database, also for runs whose only database tests
+    use committed data (``live_db``), which pytest-django's default would not set up."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    assert connection.settings_dict["NAME"].startswith("test_")
+    yield
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        teardown_databases(config, verbosity=0)
+
+
 # --------------------------------------------------------------------------- tenants
 
 

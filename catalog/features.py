@@ -1,0 +1,193 @@
+"""Online features in Redis, updated as events arrive and read by serving.
+
+Per tenant (keys ``sw:<tenant id>:…``):
+
+- ``c:<customer hash>:recent`` — sorted set item → time of the customer's latest event with it
+  (the newest ``RECENT_ITEMS`` kept): what the customer just looked at, for exclusion and
+  session-style recommendations. Customer ids are hashed in key names so Redis never holds a
+  shopper's raw id (which may be an e-mail address).
+- ``pop`` and ``trend`` — item popularity with exponential time decay (half-lives of 30 days
+  and 1 day), weighted by event type. Counts use *forward decay*: an event at time t adds
+  ``w * 2^((t - epoch) / half_life)``, so old and new events combine exactly without rewriting
+  scores as time passes; the epoch is per tenant and moves forward (scores rescaled) before
+  the exponent could overflow.
+
+Postgres stays the system of record: these are rebuilt from events by `features_rebuild`.
+With Redis unavailable, updates are skipped (and serving falls back to Postgres).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import redis
+
+from shelfwise.redis_client import redis_call, redis_client, tenant_key
+
+RECENT_ITEMS = 100
+RECENT_TTL_SECONDS = 90 * 24 * 3600
+HALF_LIVES = {"pop": 30 * 86400.0, "trend": 1 * 86400.0}
+# Rescale once the largest exponent would pass this many half-lives (2^600 is far from overflow).
+MAX_EXPONENT = 600.0
+
+# Atomically add decayed increments, rescaling them if another writer moved the epoch.
+# KEYS[1] = zset, KEYS[2] = epoch key; ARGV[1] = epoch the increments were computed against,
+# ARGV[2] = half-life (s), then member/increment pairs.
+_DECAYED_ADD_LUA = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  redis.call('SET', KEYS[2], ARGV[1])
+  epoch = ARGV[1]
+end
+local scale = 2 ^ ((tonumber(ARGV[1]) - tonumber(epoch)) / tonumber(ARGV[2]))
+for i = 3, #ARGV, 2 do
+  redis.call('ZINCRBY', KEYS[1], tonumber(ARGV[i + 1]) * scale, ARGV[i])
+end
+return epoch
+"""
+
+# Move the epoch forward to ARGV[1] and rescale every score accordingly (tiny ones drop out).
+_RENORMALISE_LUA = """
+local epoch = tonumber(redis.call('GET', KEYS[2]) or ARGV[1])
+local new_epoch = tonumber(ARGV[1])
+if new_epoch <= epoch then return epoch end
+local factor = 2 ^ ((epoch - new_epoch) / tonumber(ARGV[2]))
+redis.call('ZUNIONSTORE', KEYS[1], 1, KEYS[1], 'WEIGHTS', factor)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', 1e-200)
+redis.call('SET', KEYS[2], ARGV[1])
+return new_epoch
+"""
+
+
+@dataclass(frozen=True)
+class EventFeature:
+    """The part of a stored event that online features need."""
+
+    customer_id: str
+    item_id: str
+    timestamp: float  # unix seconds
+    weight: float
+
+
+def customer_hash(customer_id: str) -> str:
+    return hashlib.blake2b(customer_id.encode(), digest_size=10).hexdigest()
+
+
+def customer_key(tenant_id: int, customer_id: str, *parts: object) -> str:
+    """A key under the customer's prefix (everything there is erased with them)."""
+    return tenant_key(tenant_id, "c", customer_hash(customer_id), *parts)
+
+
+def customer_key_pattern(tenant_id: int, customer_id: str) -> str:
+    return tenant_key(tenant_id, "c", customer_hash(customer_id), "*")
+
+
+def popularity_key(tenant_id: int, kind: str) -> str:
+    return tenant_key(tenant_id, kind)
+
+
+def _epoch_key(tenant_id: int, kind: str) -> str:
+    return tenant_key(tenant_id, kind, "epoch")
+
+
+def features_record_events(tenant_id: int, events: Sequence[EventFeature]) -> bool:
+    """Fold stored events into the online features; False if Redis was unavailable."""
+    if not events:
+        return True
+    return redis_call(lambda client: _record(client, tenant_id, events), default=False)
+
+
+def _record(client: redis.Redis, tenant_id: int, events: Sequence[EventFeature]) -> bool:
+    recent: dict[str, dict[str, float]] = defaultdict(dict)
+    for event in events:
+        items = recent[event.customer_id]
+        if event.timestamp > items.get(event.item_id, -math.inf):
+            items[event.item_id] = event.timestamp
+
+    kinds = list(HALF_LIVES)
+    epochs_raw = client.mget([_epoch_key(tenant_id, kind) for kind in kinds])
+    newest = max(event.timestamp for event in events)
+    epochs: dict[str, float] = {}
+    for kind, raw in zip(kinds, epochs_raw, strict=True):
+        half_life = HALF_LIVES[kind]
+        epoch = float(raw) if raw is not None else newest - 8 * half_life
+        if (newest - epoch) / half_life > MAX_EXPONENT:
+            new_epoch = newest - 8 * half_life
+            client.eval(
+                _RENORMALISE_LUA, 2, popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind), new_epoch, half_life
+            )
+            epoch = new_epoch
+        epochs[kind] = epoch
+
+    pipe = client.pipeline(transaction=False)
+    for kind in kinds:
+        half_life, epoch = HALF_LIVES[kind], epochs[kind]
+        increments: dict[str, float] = defaultdict(float)
+        for event in events:
+            if event.weight:
+                increments[event.item_id] += event.weight * 2 ** ((event.timestamp - epoch) / half_life)
+        args: list[str | float] = [epoch, half_life]
+        for item_id, increment in increments.items():
+            if math.isfinite(increment) and increment:
+                args += [item_id, increment]
+        if len(args) > 2:
+            pipe.eval(_DECAYED_ADD_LUA, 2, popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind), *args)
+    for customer_id, items in recent.items():
+        key = customer_key(tenant_id, customer_id, "recent")
+        pipe.zadd(key, items, gt=True)
+        pipe.zremrangebyrank(key, 0, -(RECENT_ITEMS + 1))
+        pipe.expire(key, RECENT_TTL_SECONDS)
+    pipe.execute()
+    return True
+
+
+def recent_items(tenant_id: int, customer_id: str, limit: int = RECENT_ITEMS) -> list[str] | None:
+    """The customer's most recent items, newest first; None if Redis is unavailable."""
+
+    def read(client: redis.Redis) -> list[str]:
+        members: list[bytes] = client.zrevrange(customer_key(tenant_id, customer_id, "recent"), 0, limit - 1)  # type: ignore[assignment]
+        return [member.decode() for member in members]
+
+    return redis_call(read, default=None)
+
+
+def popular_items(tenant_id: int, kind: str, limit: int) -> list[tuple[str, float]] | None:
+    """Top items by decayed popularity (``pop`` or ``trend``); None if Redis is unavailable."""
+
+    def read(client: redis.Redis) -> list[tuple[str, float]]:
+        pairs: list[tuple[bytes, float]] = client.zrevrange(  # type: ignore[assignment]
+            popularity_key(tenant_id, kind), 0, limit - 1, withscores=True
+        )
+        return [(member.decode(), float(score)) for member, score in pairs]
+
+    return redis_call(read, default=None)
+
+
+def features_forget_customer(tenant_id: int, customer_id: str) -> int:
+    """Delete every key under the customer's prefix. Raises if Redis is unreachable (erasure
+    must not silently leave data behind)."""
+    client = redis_client()
+    keys = list(client.scan_iter(match=customer_key_pattern(tenant_id, customer_id), count=1000))
+    return int(client.unlink(*keys)) if keys else 0
+
+
+def features_forget_items(tenant_id: int, item_ids: Iterable[str]) -> None:
+    """Drop items from the popularity lists (deleted items)."""
+    members = list(item_ids)
+    if not members:
+        return
+    redis_call(
+        lambda client: [client.zrem(popularity_key(tenant_id, kind), *members) for kind in HALF_LIVES],
+        default=None,
+    )
+
+
+def features_reset(tenant_id: int) -> None:
+    """Drop the popularity lists (before a rebuild)."""
+    client = redis_client()
+    for kind in HALF_LIVES:
+        client.delete(popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind))

@@ -1,0 +1,1 @@
+"""Writes to the catalog (items, customers, events), split by topic."""

@@ -1,0 +1,317 @@
+"""The base of every v1 API view: JSON in and out (orjson), body-size limits, per-key rate
+limits with ``RateLimit-*`` headers, and ``Idempotency-Key`` on POST.
+
+Apps' views subclass :class:`ApiView`. The authenticated principal (an API key, defined in
+``tenants``) is used through the small :class:`ApiPrincipal` protocol, so this module imports
+no app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import re
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import orjson
+from django.conf import settings
+from django.http import HttpRequest
+from pydantic import ValidationError
+from rest_framework.parsers import BaseParser
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from shelfwise.content import BoundedJSONParser, ORJSONRenderer, ProblemJSONRenderer
+from shelfwise.errors import (
+    PAYLOAD_TOO_LARGE,
+    RATE_LIMITED,
+    VALIDATION_ERROR,
+    Problem,
+    problem_type,
+)
+from shelfwise.redis_client import redis_call, tenant_key
+from shelfwise.validation import field_errors
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_IN_PROGRESS = problem_type(
+    "idempotency_in_progress",
+    409,
+    "Request in progress",
+    "A request with this Idempotency-Key is still being processed; retry shortly.",
+)
+IDEMPOTENCY_KEY_REUSED = problem_type(
+    "idempotency_key_reused",
+    422,
+    "Idempotency-Key reused",
+    "This Idempotency-Key was used for a different request; use a new key for a new request.",
+)
+
+
+@runtime_checkable
+class ApiPrincipal(Protocol):
+    """What the platform needs to know about the caller (implemented by tenants' API key)."""
+
+    @property
+    def tenant_id(self) -> int: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+    @property
+    def is_public_key(self) -> bool: ...
+
+    @property
+    def requests_per_minute(self) -> int: ...
+
+    @property
+    def burst(self) -> int: ...
+
+
+# --------------------------------------------------------------------------- rate limits
+
+# GCRA (generic cell rate algorithm): one timestamp per bucket, burst tolerance, exact
+# remaining/reset figures; atomic in Redis. Returns {allowed, remaining, retry_ms, reset_ms}.
+_GCRA_LUA = """
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tolerance = interval * burst
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - tolerance
+if now < allow_at then
+  return {0, 0, allow_at - now, tat - now}
+end
+redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
+return {1, math.floor((tolerance - (new_tat - now)) / interval), 0, new_tat - now}
+"""
+
+
+class RateLimitState:
+    def __init__(self, *, limit: int, remaining: int, reset_seconds: int, window_seconds: int) -> None:
+        self.limit = limit
+        self.remaining = remaining
+        self.reset_seconds = reset_seconds
+        self.window_seconds = window_seconds
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(max(self.remaining, 0)),
+            "RateLimit-Reset": str(self.reset_seconds),
+            "RateLimit-Policy": f"{self.limit};w={self.window_seconds}",
+        }
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The caller's address; X-Forwarded-For is trusted only behind SHELFWISE_TRUSTED_PROXIES proxies."""
+    hops = settings.SHELFWISE_TRUSTED_PROXIES
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if hops and forwarded:
+        parts = [part.strip() for part in forwarded.split(",") if part.strip()]
+        if len(parts) >= hops:
+            return parts[-hops]
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+def rate_limit_check(request: HttpRequest, principal: ApiPrincipal) -> RateLimitState | None:
+    """Charge one request to the caller's bucket; raises 429 when it is empty.
+
+    Secret keys have one bucket per key; a public key (shared by every browser of the store)
+    has one per key and client address. With Redis unavailable, requests are let through.
+    """
+    rate = max(int(principal.requests_per_minute), 1)
+    burst = max(int(principal.burst), 1)
+    bucket = principal.key_id
+    if principal.is_public_key:
+        bucket += ":" + hashlib.blake2b(client_ip(request).encode(), digest_size=8).hexdigest()
+    key = tenant_key(principal.tenant_id, "rl", bucket)
+    interval_ms = 60_000 / rate
+    result = redis_call(lambda client: client.eval(_GCRA_LUA, 1, key, interval_ms, burst), default=None)
+    if result is None:
+        return None
+    allowed, remaining, retry_ms, reset_ms = (int(float(v)) for v in result)
+    state = RateLimitState(
+        limit=burst, remaining=remaining, reset_seconds=math.ceil(reset_ms / 1000), window_seconds=60
+    )
+    if not allowed:
+        headers = state.headers() | {"Retry-After": str(max(1, math.ceil(retry_ms / 1000)))}
+        raise Problem(RATE_LIMITED, f"Rate limit of {rate} requests per minute exceeded.", headers=headers)
+    return state
+
+
+# --------------------------------------------------------------------------- idempotency
+
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+IDEMPOTENCY_TTL_SECONDS = 24 * 3600
+IDEMPOTENCY_MAX_STORED_BYTES = 1_000_000
+
+
+class _Replay(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+class IdempotencyGuard:
+    """Remembers a POST's response under (key, Idempotency-Key) for 24 h and replays it.
+
+    A second request with the same key and body gets the stored response (with
+    ``Idempotent-Replayed: true``); with a different body, 422; while the first is still
+    running, 409. Server errors are not stored, so the request can be retried.
+    """
+
+    def __init__(self, redis_key: str, fingerprint: str) -> None:
+        self.redis_key = redis_key
+        self.fingerprint = fingerprint
+
+    @classmethod
+    def begin(cls, request: Request, principal: ApiPrincipal) -> IdempotencyGuard | None:
+        header = request.META.get("HTTP_IDEMPOTENCY_KEY")
+        if header is None or request.method != "POST":
+            return None
+        if not IDEMPOTENCY_KEY_RE.match(header):
+            raise Problem(
+                VALIDATION_ERROR,
+                "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+                errors=[{"field": "Idempotency-Key", "code": "invalid_format", "message": "invalid header"}],
+            )
+        scope = hashlib.sha256(f"{principal.key_id}\0{header}".encode()).hexdigest()[:32]
+        body = request._request.body  # read (bounded) in ApiView.initial
+        fingerprint = hashlib.sha256(b"%s\0%s\0%s" % (request.method.encode(), request.path.encode(), body)).hexdigest()
+        guard = cls(tenant_key(principal.tenant_id, "idem", scope), fingerprint)
+        marker = orjson.dumps({"state": "processing", "fingerprint": fingerprint})
+        unavailable = object()
+        acquired = redis_call(
+            lambda client: client.set(guard.redis_key, marker, nx=True, ex=IDEMPOTENCY_TTL_SECONDS),
+            default=unavailable,
+        )
+        if acquired is unavailable:
+            # Redis down: proceed without replay protection (rows' own ids still dedupe events).
+            return None
+        if acquired:
+            return guard
+        stored = redis_call(lambda client: client.get(guard.redis_key), default=None)
+        if stored is None:
+            return None
+        record = orjson.loads(stored)
+        if record.get("fingerprint") != fingerprint:
+            raise Problem(IDEMPOTENCY_KEY_REUSED)
+        if record.get("state") != "done":
+            raise Problem(IDEMPOTENCY_IN_PROGRESS, headers={"Retry-After": "1"})
+        response = Response(record["body"], status=record["status"])
+        if record.get("content_type"):
+            response.content_type = record["content_type"]
+        response["Idempotent-Replayed"] = "true"
+        raise _Replay(response)
+
+    def finish(self, response: Response) -> None:
+        if response.status_code >= 500:
+            redis_call(lambda client: client.delete(self.redis_key), default=None)
+            return
+        record = orjson.dumps(
+            {
+                "state": "done",
+                "fingerprint": self.fingerprint,
+                "status": response.status_code,
+                "body": response.data,
+                "content_type": response.content_type,  # None: the renderer decides (JSON)
+            },
+            option=orjson.OPT_NON_STR_KEYS,
+        )
+        if len(record) > IDEMPOTENCY_MAX_STORED_BYTES:
+            redis_call(lambda client: client.delete(self.redis_key), default=None)
+            return
+        redis_call(lambda client: client.set(self.redis_key, record, ex=IDEMPOTENCY_TTL_SECONDS), default=None)
+
+
+# --------------------------------------------------------------------------- the base view
+
+
+class ApiView(APIView):
+    """Base class of the v1 API views."""
+
+    parser_classes: ClassVar[list[type[BaseParser]]] = [BoundedJSONParser]  # type: ignore[misc]
+    renderer_classes: ClassVar[list[type[BaseRenderer]]] = [ORJSONRenderer, ProblemJSONRenderer]  # type: ignore[misc]
+    max_body_bytes: int = 1024 * 1024
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        self._rate_limit: RateLimitState | None = None
+        self._idempotency: IdempotencyGuard | None = None
+        if request.method == "POST" and "HTTP_IDEMPOTENCY_KEY" in request.META:
+            # Read the raw body now so the idempotency fingerprint can hash it (bounded).
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+            if length > self.max_body_bytes:
+                raise Problem(PAYLOAD_TOO_LARGE, f"The body may be at most {self.max_body_bytes} bytes.")
+            _ = request._request.body
+        super().initial(request, *args, **kwargs)
+        principal = request.user
+        if isinstance(principal, ApiPrincipal):
+            self._rate_limit = rate_limit_check(request._request, principal)
+            self._idempotency = IdempotencyGuard.begin(request, principal)
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, _Replay):
+            return exc.response
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request: Request, response: Response, *args: Any, **kwargs: Any) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        state = getattr(self, "_rate_limit", None)
+        if state is not None:
+            for name, value in state.headers().items():
+                response.setdefault(name, value)
+        guard = getattr(self, "_idempotency", None)
+        if guard is not None and not response.has_header("Idempotent-Replayed"):
+            guard.finish(response)
+        return response
+
+
+# --------------------------------------------------------------------------- input helpers
+
+
+def reject_unknown_query_params(request: Request, allowed: set[str]) -> None:
+    unknown = sorted(set(request.query_params) - allowed)
+    if unknown:
+        raise Problem(
+            VALIDATION_ERROR,
+            f"Unknown query parameter(s): {', '.join(unknown)}.",
+            errors=[
+                {"field": name, "code": "unknown_field", "message": "not a parameter of this endpoint"}
+                for name in unknown
+            ],
+        )
+
+
+def parse_query(request: Request, serializer_class: type[Any]) -> dict[str, Any]:
+    """Validate query parameters with a DRF serializer; unknown parameters are an error."""
+    reject_unknown_query_params(request, set(serializer_class().fields))
+    empty = sorted(name for name, value in request.query_params.items() if value == "")
+    if empty:
+        raise Problem(
+            VALIDATION_ERROR,
+            errors=[{"field": name, "code": "blank", "message": "must not be empty"} for name in empty],
+        )
+    serializer = serializer_class(data=request.query_params)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def parse_body(request: Request, model: type[Any]) -> Any:
+    """Validate a JSON object body with a pydantic model; 400 with per-field errors otherwise."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise Problem(
+            VALIDATION_ERROR,
+            "The body must be a JSON object.",
+            errors=[{"field": None, "code": "invalid_type", "message": "expected a JSON object"}],
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise Problem(VALIDATION_ERROR, errors=field_errors(exc)) from exc
