@@ -10,12 +10,13 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test fuzz openapi lint format servers-start servers-stop servers-status clean
+.PHONY: help install run test bench fuzz openapi lint format servers-start servers-stop servers-status clean
 
 help:
 	@echo "make run      start the platform (embedded PostgreSQL + Redis, demo store, web, workers, beat)"
 	@echo "make test     run the test suite against throw-away servers"
 	@echo "make lint     ruff + mypy"
+	@echo "make bench    benchmarks (bench/)"
 	@echo "make fuzz     schemathesis with many examples (SHELFWISE_FUZZ_EXAMPLES, default 400)"
 	@echo "make openapi  regenerate docs/openapi.yaml"
 	@echo "make servers-start|servers-stop|servers-status   the dev servers alone"
@@ -35,6 +36,9 @@ run: install
 
 test: install
 	$(PY) -m shelfwise.devservers run --ephemeral -- $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: install  ## benchmarks (each prints its figures next to a baseline from the same run)
+	$(PY) bench/ingest.py
 
 fuzz: install  ## schemathesis over the whole API with many more examples than `make test`
 	SHELFWISE_FUZZ_EXAMPLES=$${SHELFWISE_FUZZ_EXAMPLES:-400} $(PY) -m shelfwise.devservers run --ephemeral -- \

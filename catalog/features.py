@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import hashlib
 import math
+import random
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -61,6 +63,34 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', 1e-200)
 redis.call('SET', KEYS[2], ARGV[1])
 return new_epoch
 """
+
+
+# Update many customers' recent-item sets in one round trip. KEYS = the customers' recent
+# keys; ARGV[1] = how many to keep, ARGV[2] = TTL, then for each key: the number of pairs n,
+# a maintenance flag, and n (score, member) pairs. Trimming and refreshing the TTL cost as much
+# as the insert itself, so they run when the set may be new (every member was new) or when the
+# caller's flag says so (about one batch in RECENT_MAINTENANCE_EVERY); readers only look at the
+# newest RECENT_ITEMS, so a set briefly holding a few more is harmless.
+_RECENT_LUA = """
+local keep = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local i = 3
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[i])
+  local maintain = ARGV[i + 1] == '1'
+  i = i + 2
+  local added = redis.call('ZADD', KEYS[k], 'GT', unpack(ARGV, i, i + 2 * n - 1))
+  i = i + 2 * n
+  if maintain or added == n then
+    redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -(keep + 1))
+    redis.call('EXPIRE', KEYS[k], ttl)
+  end
+end
+return #KEYS
+"""
+RECENT_MAINTENANCE_EVERY = 8
+# Keep each script call's argument list moderate (Lua's stack and Redis' latency).
+_MAX_SCRIPT_ARGS = 20_000
 
 
 @dataclass(frozen=True)
@@ -102,47 +132,77 @@ def features_record_events(tenant_id: int, events: Sequence[EventFeature]) -> bo
 
 
 def _record(client: redis.Redis, tenant_id: int, events: Sequence[EventFeature]) -> bool:
+    epochs = _epochs(client, tenant_id, max(event.timestamp for event in events))
+    pipe = client.pipeline(transaction=False)
+    for kind, epoch in epochs.items():
+        half_life = HALF_LIVES[kind]
+        increments: dict[str, float] = defaultdict(float)
+        for event in events:
+            if event.weight:
+                increments[event.item_id] += event.weight * 2 ** ((event.timestamp - epoch) / half_life)
+        args: list[bytes | str | float] = [epoch, half_life]
+        for item_id, increment in increments.items():
+            if math.isfinite(increment) and increment:
+                args += [item_id, repr(increment)]
+        if len(args) > 2:
+            _script(client, _DECAYED_ADD_LUA)(
+                keys=[popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind)], args=args, client=pipe
+            )
+    _queue_recent(pipe, client, tenant_id, events)
+    pipe.execute()
+    return True
+
+
+def _epochs(client: redis.Redis, tenant_id: int, newest: float) -> dict[str, float]:
+    """Each popularity list's epoch, moved forward (scores rescaled) if ``newest`` is too far past it."""
+    kinds = list(HALF_LIVES)
+    raw_epochs = client.mget([_epoch_key(tenant_id, kind) for kind in kinds])
+    epochs: dict[str, float] = {}
+    for kind, raw in zip(kinds, raw_epochs, strict=True):
+        half_life = HALF_LIVES[kind]
+        epoch = float(raw) if raw is not None else newest - 8 * half_life
+        if (newest - epoch) / half_life > MAX_EXPONENT:
+            epoch = newest - 8 * half_life
+            client.eval(
+                _RENORMALISE_LUA, 2, popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind), epoch, half_life
+            )
+        epochs[kind] = epoch
+    return epochs
+
+
+def _queue_recent(pipe: Any, client: redis.Redis, tenant_id: int, events: Sequence[EventFeature]) -> None:
+    """Add the customers' latest items to their recent sets (one script call per ~20k arguments)."""
     recent: dict[str, dict[str, float]] = defaultdict(dict)
     for event in events:
         items = recent[event.customer_id]
         if event.timestamp > items.get(event.item_id, -math.inf):
             items[event.item_id] = event.timestamp
-
-    kinds = list(HALF_LIVES)
-    epochs_raw = client.mget([_epoch_key(tenant_id, kind) for kind in kinds])
-    newest = max(event.timestamp for event in events)
-    epochs: dict[str, float] = {}
-    for kind, raw in zip(kinds, epochs_raw, strict=True):
-        half_life = HALF_LIVES[kind]
-        epoch = float(raw) if raw is not None else newest - 8 * half_life
-        if (newest - epoch) / half_life > MAX_EXPONENT:
-            new_epoch = newest - 8 * half_life
-            client.eval(
-                _RENORMALISE_LUA, 2, popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind), new_epoch, half_life
-            )
-            epoch = new_epoch
-        epochs[kind] = epoch
-
-    pipe = client.pipeline(transaction=False)
-    for kind in kinds:
-        half_life, epoch = HALF_LIVES[kind], epochs[kind]
-        increments: dict[str, float] = defaultdict(float)
-        for event in events:
-            if event.weight:
-                increments[event.item_id] += event.weight * 2 ** ((event.timestamp - epoch) / half_life)
-        args: list[str | float] = [epoch, half_life]
-        for item_id, increment in increments.items():
-            if math.isfinite(increment) and increment:
-                args += [item_id, increment]
-        if len(args) > 2:
-            pipe.eval(_DECAYED_ADD_LUA, 2, popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind), *args)
+    script = _script(client, _RECENT_LUA)
+    keys: list[str] = []
+    args: list[bytes | str | int] = [RECENT_ITEMS, RECENT_TTL_SECONDS]
     for customer_id, items in recent.items():
-        key = customer_key(tenant_id, customer_id, "recent")
-        pipe.zadd(key, items, gt=True)
-        pipe.zremrangebyrank(key, 0, -(RECENT_ITEMS + 1))
-        pipe.expire(key, RECENT_TTL_SECONDS)
-    pipe.execute()
-    return True
+        keys.append(customer_key(tenant_id, customer_id, "recent"))
+        args.append(len(items))
+        args.append(1 if random.random() * RECENT_MAINTENANCE_EVERY < 1 else 0)  # noqa: S311 - not security
+        for item_id, timestamp in items.items():
+            args += [b"%.3f" % timestamp, item_id]
+        if len(args) + len(keys) > _MAX_SCRIPT_ARGS:
+            script(keys=keys, args=args, client=pipe)
+            keys, args = [], [RECENT_ITEMS, RECENT_TTL_SECONDS]
+    if keys:
+        script(keys=keys, args=args, client=pipe)
+
+
+_scripts: dict[str, Any] = {}
+
+
+def _script(client: redis.Redis, source: str) -> Any:
+    """A registered script: called by hash (EVALSHA), reloaded by redis-py if Redis forgot it."""
+    script = _scripts.get(source)
+    if script is None:
+        script = client.register_script(source)
+        _scripts[source] = script
+    return script
 
 
 def recent_items(tenant_id: int, customer_id: str, limit: int = RECENT_ITEMS) -> list[str] | None:

@@ -94,6 +94,17 @@ def _check_scalar(key: str, value: Any) -> None:
     raise ValueError(f"property {key!r}: values must be strings, numbers, booleans, null or lists of those")
 
 
+def _rough_size(value: dict[str, Any]) -> int:
+    """Characters in keys and values (numbers and literals as 25): times 6 (the worst JSON
+    escaping) it bounds the serialized size, so the exact size is computed only when it matters."""
+    total = 0
+    for key, item in value.items():
+        total += len(key) + 4
+        for scalar in item if isinstance(item, list) else (item,):
+            total += len(scalar) + 2 if isinstance(scalar, str) else 25
+    return total
+
+
 def _check_properties(value: dict[str, Any]) -> dict[str, Any]:
     if len(value) > MAX_PROPERTIES:
         raise ValueError(f"at most {MAX_PROPERTIES} properties")
@@ -107,7 +118,13 @@ def _check_properties(value: dict[str, Any]) -> dict[str, Any]:
                 _check_scalar(key, scalar)
         else:
             _check_scalar(key, item)
-    if len(orjson.dumps(value)) > MAX_PROPERTIES_BYTES:
+    # Only measure the serialized size when the properties could come near the bound (a JSON
+    # character is at most 6 bytes escaped; numbers and literals at most ~25).
+    rough = sum(
+        len(key) + (len(item) if isinstance(item, str) else 25 * (len(item) if isinstance(item, list) else 1))
+        for key, item in value.items()
+    )
+    if rough * 6 > MAX_PROPERTIES_BYTES and len(orjson.dumps(value)) > MAX_PROPERTIES_BYTES:
         raise ValueError(f"properties must serialize to at most {MAX_PROPERTIES_BYTES} bytes")
     return value
 

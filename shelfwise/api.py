@@ -93,6 +93,17 @@ return {1, math.floor((tolerance - (new_tat - now)) / interval), 0, new_tat - no
 """
 
 
+_gcra: Any = None
+
+
+def _gcra_script(client: Any) -> Any:
+    """The GCRA script, registered once per process (sent by hash, reloaded if Redis forgot it)."""
+    global _gcra  # noqa: PLW0603 - process-wide cache of a registered script
+    if _gcra is None:
+        _gcra = client.register_script(_GCRA_LUA)
+    return _gcra
+
+
 class RateLimitState:
     def __init__(self, *, limit: int, remaining: int, reset_seconds: int, window_seconds: int) -> None:
         self.limit = limit
@@ -133,7 +144,9 @@ def rate_limit_check(request: HttpRequest, principal: ApiPrincipal) -> RateLimit
         bucket += ":" + hashlib.blake2b(client_ip(request).encode(), digest_size=8).hexdigest()
     key = tenant_key(principal.tenant_id, "rl", bucket)
     interval_ms = 60_000 / rate
-    result = redis_call(lambda client: client.eval(_GCRA_LUA, 1, key, interval_ms, burst), default=None)
+    result = redis_call(
+        lambda client: _gcra_script(client)(keys=[key], args=[interval_ms, burst], client=client), default=None
+    )
     if result is None:
         return None
     allowed, remaining, retry_ms, reset_ms = (int(float(v)) for v in result)

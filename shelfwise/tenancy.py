@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol, cast
 
+import psycopg
 from django.db import connection
 
 
@@ -27,3 +30,20 @@ def db() -> TenantConnection:
 
 def current_schema() -> str:
     return db().schema_name
+
+
+@contextmanager
+def bulk_cursor() -> Iterator[psycopg.Cursor[Any]]:
+    """A server-side-binding psycopg cursor on Django's connection, for bulk statements.
+
+    It shares Django's connection (so its transaction and the tenant's search_path). Its
+    statements may use ``%b`` placeholders: arrays are then sent in binary, ~8x cheaper to
+    prepare than Django's client-side quoting of 10,000-element lists.
+    """
+    with connection.cursor():  # opens the connection and applies django-tenants' search_path
+        pass
+    raw = connection.connection
+    if raw is None:  # pragma: no cover - the cursor above connected
+        raise RuntimeError("no database connection")
+    with psycopg.Cursor(raw) as cursor:
+        yield cursor

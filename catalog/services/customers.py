@@ -15,6 +15,7 @@ from catalog.models import Customer, Event
 from catalog.schemas import CustomerFields, RowError
 from catalog.services import usage
 from catalog.services.rows import BatchResult, quota_error
+from shelfwise.tenancy import bulk_cursor
 
 CUSTOMER_TABLE = Customer._meta.db_table
 EVENT_TABLE = Event._meta.db_table
@@ -22,7 +23,7 @@ EVENT_TABLE = Event._meta.db_table
 _UPSERT_SQL = f"""
 INSERT INTO {CUSTOMER_TABLE} AS t (external_id, anonymous, properties, created_at, updated_at)
 SELECT s.external_id, s.anonymous, s.properties::jsonb, %(now)s, %(now)s
-FROM unnest(%(ids)s::text[], %(anonymous)s::bool[], %(properties)s::text[]) AS s(external_id, anonymous, properties)
+FROM unnest(%(ids)b::text[], %(anonymous)b::bool[], %(properties)b::text[]) AS s(external_id, anonymous, properties)
 ON CONFLICT (external_id) DO UPDATE SET
     anonymous = EXCLUDED.anonymous, properties = EXCLUDED.properties, updated_at = EXCLUDED.updated_at
 WHERE (t.anonymous, t.properties) IS DISTINCT FROM (EXCLUDED.anonymous, EXCLUDED.properties)
@@ -42,9 +43,9 @@ def customers_upsert(
     if not latest:
         return result
     with transaction.atomic():
-        with connection.cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(
-                f"SELECT external_id FROM {CUSTOMER_TABLE} WHERE external_id = ANY(%s)",  # noqa: S608
+                f"SELECT external_id FROM {CUSTOMER_TABLE} WHERE external_id = ANY(%b::text[])",  # noqa: S608
                 [list(latest)],
             )
             existing = {row[0] for row in cursor.fetchall()}
@@ -57,7 +58,7 @@ def customers_upsert(
         if not latest:
             return result
         ordered = list(latest.items())
-        with connection.cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(
                 _UPSERT_SQL,
                 {

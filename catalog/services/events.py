@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import transaction
 
 from catalog.features import EventFeature, features_record_events
 from catalog.hooks import events_ingested_notify
@@ -23,6 +23,7 @@ from catalog.schemas import EventIn, RowError, event_time_bounds, validate_rows
 from catalog.services import usage
 from catalog.services.context import IngestContext
 from catalog.services.rows import BatchResult, ids_for, insert_stubs, quota_error
+from shelfwise.tenancy import bulk_cursor
 
 EVENT_TABLE = Event._meta.db_table
 ITEM_TABLE = Item._meta.db_table
@@ -33,9 +34,9 @@ INSERT INTO {EVENT_TABLE}
     (event_id, customer_id, item_id, type, value, timestamp, recommendation_id, properties, received_at)
 SELECT s.event_id, s.customer_id, s.item_id, s.type, s.value, s.ts, s.recommendation_id, s.properties::jsonb,
        %(received_at)s
-FROM unnest(%(event_ids)s::text[], %(customer_ids)s::bigint[], %(item_ids)s::bigint[], %(types)s::text[],
-            %(values)s::float8[], %(timestamps)s::timestamptz[], %(recommendation_ids)s::text[],
-            %(properties)s::text[])
+FROM unnest(%(event_ids)b::text[], %(customer_ids)b::bigint[], %(item_ids)b::bigint[], %(types)b::text[],
+            %(values)b::float8[], %(timestamps)b::timestamptz[], %(recommendation_ids)b::text[],
+            %(properties)b::text[])
      AS s(event_id, customer_id, item_id, type, value, ts, recommendation_id, properties)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
@@ -106,7 +107,7 @@ def events_ingest(*, rows: Sequence[Any], context: IngestContext) -> BatchResult
         if not accepted:
             return result
 
-        with connection.cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(
                 _INSERT_SQL,
                 {
@@ -141,8 +142,9 @@ def events_ingest(*, rows: Sequence[Any], context: IngestContext) -> BatchResult
         ]
         changed_customers = sorted({row.event.customer_id for row in stored_rows})
         tenant_id = context.tenant_id
-        transaction.on_commit(lambda: features_record_events(tenant_id, features))
-        transaction.on_commit(lambda: events_ingested_notify(tenant_id, changed_customers))
+        # robust: a failure after commit is logged, never turned into an error for stored events.
+        transaction.on_commit(lambda: features_record_events(tenant_id, features), robust=True)
+        transaction.on_commit(lambda: events_ingested_notify(tenant_id, changed_customers), robust=True)
     return result
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from catalog.features import features_forget_items
@@ -16,6 +16,7 @@ from catalog.models import Item
 from catalog.schemas import ItemFields, RowError
 from catalog.services import usage
 from catalog.services.rows import BatchResult, quota_error
+from shelfwise.tenancy import bulk_cursor
 
 ITEM_TABLE = Item._meta.db_table
 
@@ -26,8 +27,8 @@ INSERT INTO {ITEM_TABLE} AS t
 SELECT s.external_id, s.title, s.description,
        ARRAY(SELECT jsonb_array_elements_text(s.categories::jsonb)),
        s.price, s.currency, s.in_stock, s.properties::jsonb, %(now)s, %(now)s, NULL
-FROM unnest(%(ids)s::text[], %(titles)s::text[], %(descriptions)s::text[], %(categories)s::text[],
-            %(prices)s::numeric[], %(currencies)s::text[], %(in_stock)s::bool[], %(properties)s::text[])
+FROM unnest(%(ids)b::text[], %(titles)b::text[], %(descriptions)b::text[], %(categories)b::text[],
+            %(prices)b::numeric[], %(currencies)b::text[], %(in_stock)b::bool[], %(properties)b::text[])
      AS s(external_id, title, description, categories, price, currency, in_stock, properties)
 ON CONFLICT (external_id) DO UPDATE SET
     title = EXCLUDED.title, description = EXCLUDED.description, categories = EXCLUDED.categories,
@@ -61,9 +62,9 @@ def items_upsert(
         return result
 
     with transaction.atomic():
-        with connection.cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(
-                f"SELECT external_id, deleted_at IS NOT NULL FROM {ITEM_TABLE} WHERE external_id = ANY(%s)",  # noqa: S608
+                f"SELECT external_id, deleted_at IS NOT NULL FROM {ITEM_TABLE} WHERE external_id = ANY(%b::text[])",  # noqa: S608
                 [list(latest)],
             )
             existing = dict(cursor.fetchall())
@@ -90,7 +91,7 @@ def items_upsert(
             "in_stock": [fields.in_stock for _, (_i, fields) in ordered],
             "properties": [orjson.dumps(fields.properties).decode() for _, (_i, fields) in ordered],
         }
-        with connection.cursor() as cursor:
+        with bulk_cursor() as cursor:
             cursor.execute(_UPSERT_SQL, params)
             written = cursor.fetchall()
         result.created = sum(1 for _external_id, inserted in written if inserted)
@@ -99,7 +100,7 @@ def items_upsert(
         result.stored = len(written)
         usage.usage_add(metric=usage.ITEMS, delta=len(adding))
         changed = [external_id for external_id, _inserted in written]
-        transaction.on_commit(lambda: items_changed_notify(tenant_id, changed))
+        transaction.on_commit(lambda: items_changed_notify(tenant_id, changed), robust=True)
     return result
 
 
@@ -123,6 +124,6 @@ def item_delete(*, external_id: str, tenant_id: int) -> bool:
     if not deleted:
         return False
     usage.usage_add(metric=usage.ITEMS, delta=-1)
-    transaction.on_commit(lambda: features_forget_items(tenant_id, [external_id]))
-    transaction.on_commit(lambda: items_changed_notify(tenant_id, [external_id]))
+    transaction.on_commit(lambda: features_forget_items(tenant_id, [external_id]), robust=True)
+    transaction.on_commit(lambda: items_changed_notify(tenant_id, [external_id]), robust=True)
     return True

@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-
 from catalog.schemas import RowError
+from shelfwise.tenancy import bulk_cursor
 
 MAX_REPORTED_ERRORS = 1000
 
@@ -49,9 +48,9 @@ def ids_for(table: str, external_ids: Iterable[str]) -> dict[str, int]:
     wanted = list(set(external_ids))
     if not wanted:
         return {}
-    with connection.cursor() as cursor:
+    with bulk_cursor() as cursor:
         cursor.execute(
-            f"SELECT external_id, id FROM {table} WHERE external_id = ANY(%s)",  # noqa: S608 - our table name
+            f"SELECT external_id, id FROM {table} WHERE external_id = ANY(%b::text[])",  # noqa: S608 - our table
             [wanted],
         )
         return dict(cursor.fetchall())
@@ -66,10 +65,10 @@ def insert_stubs(
         return {}, 0
     names = ", ".join(columns)
     placeholders = ", ".join(["%s"] * len(columns))
-    with connection.cursor() as cursor:
+    with bulk_cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (external_id, {names}, created_at, updated_at) "  # noqa: S608 - our table name
-            f"SELECT x, {placeholders}, %s, %s FROM unnest(%s::text[]) AS x "
+            f"SELECT x, {placeholders}, %s, %s FROM unnest(%b::text[]) AS x "
             f"ON CONFLICT (external_id) DO NOTHING RETURNING external_id, id",
             [*columns.values(), now, now, external_ids],
         )

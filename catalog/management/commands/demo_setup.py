@@ -1,8 +1,9 @@
 """Provision the demo store for `make run` (idempotent).
 
-Creates the `demo` tenant with an owner login and a Django-admin superuser, and keeps their
-credentials and the demo API key in `.dev/demo.json` (git-ignored, mode 0600, development
-only) so every `make run` can print them again; keys and passwords are otherwise shown once.
+Creates the `demo` tenant with an owner login and a Django-admin superuser, imports the UCI
+Online Retail data (`data/online-retail/`) into it the first time, and keeps the credentials
+and the demo API key in `.dev/demo.json` (git-ignored, mode 0600, development only) so every
+`make run` can print them again; keys and passwords are otherwise shown once.
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django_tenants.utils import tenant_context
 
+from catalog.importers import event_reader, item_reader
+from catalog.models import Event
+from catalog.services.imports import events_import, items_import
 from tenants import keys
 from tenants.models import ApiKey, Membership, Tenant
 from tenants.services import apikey_create, tenant_create
 
 DEMO_SLUG = "demo"
+DEMO_DATA = settings.BASE_DIR / "data" / "online-retail" / "online_retail.csv.xz"
 OWNER_EMAIL = "owner@demo.shelfwise.test"
 ADMIN_EMAIL = "support@shelfwise.test"
 
@@ -56,6 +62,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--file", type=Path, default=settings.SHELFWISE_DEMO_FILE)
+        parser.add_argument("--data", type=Path, default=DEMO_DATA, help="Online Retail CSV to import")
+        parser.add_argument("--skip-import", action="store_true", help="do not import the demo data")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.PRODUCTION:
@@ -76,9 +84,27 @@ class Command(BaseCommand):
         Membership.objects.update_or_create(user=owner, tenant=tenant, defaults={"role": Membership.Role.OWNER})
         _admin, saved["admin_password"] = _user_with_password(ADMIN_EMAIL, saved.get("admin_password"), superuser=True)
         saved.update({"slug": DEMO_SLUG, "email": OWNER_EMAIL, "admin_email": ADMIN_EMAIL})
+        if not options["skip_import"]:
+            self._import(tenant, options["data"])
 
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(saved, handle, indent=2)
         self.stdout.write(self.style.SUCCESS(f"Demo store ready: {DEMO_SLUG} (credentials in {path})"))
+
+    def _import(self, tenant: Tenant, data: Path) -> None:
+        """Import the Online Retail data once (a store that already has events is left alone)."""
+        with tenant_context(tenant):
+            if Event.objects.exists():
+                return
+            self.stdout.write(f"Importing the demo store from {data.name} (once; ~1 minute)…")
+            items = items_import(tenant=tenant, rows=item_reader("online-retail", data))
+            self.stdout.write(f"  items: {items.created} created")
+            events = events_import(tenant=tenant, rows=event_reader("online-retail", data))
+            self.stdout.write(
+                f"  events: {events.stored} purchases stored from {events.read} invoice lines "
+                f"({sum(events.skipped.values())} skipped: "
+                + ", ".join(f"{count} {reason}" for reason, count in events.skipped.most_common())
+                + ")"
+            )
