@@ -118,6 +118,7 @@ SHARED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "corsheaders",
     "dashboard",
 ]
 TENANT_APPS = [
@@ -140,6 +141,7 @@ MIDDLEWARE = [
     "shelfwise.middleware.RequestContextMiddleware",
     "shelfwise.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -225,6 +227,23 @@ SHELFWISE_TRUSTED_PROXIES = env_int("SHELFWISE_TRUSTED_PROXIES", 0)
 # Request bodies: the API's own limits (rows per batch, property sizes) are enforced in the
 # services; this is the hard ceiling on what Django will read at all.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SHELFWISE_MAX_BODY_BYTES", 16 * 1024 * 1024)
+
+# Browsers call the API with a store's public key from the store's own pages: any origin may,
+# since the key (not a cookie) is the credential. Nothing outside /api/ is cross-origin.
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_CREDENTIALS = False
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id"]
+CORS_EXPOSE_HEADERS = [
+    "x-request-id",
+    "ratelimit-limit",
+    "ratelimit-remaining",
+    "ratelimit-reset",
+    "ratelimit-policy",
+    "retry-after",
+    "idempotent-replayed",
+]
+CORS_PREFLIGHT_MAX_AGE = 3600
 
 # --------------------------------------------------------------------------- i18n, static
 

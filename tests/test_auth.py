@@ -166,3 +166,23 @@ def test_malformed_request_id_is_replaced(tenant_a: TenantHandle) -> None:
 
     assert response["X-Request-ID"] != "bad id\nwith newline"
     assert len(response["X-Request-ID"]) == 32
+
+
+def test_browser_preflight_for_public_keys_is_allowed(client) -> None:
+    response = client.options(
+        "/api/v1/events",
+        HTTP_ORIGIN="https://shop.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type",
+    )
+
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert "authorization" in response["Access-Control-Allow-Headers"]
+    assert "Access-Control-Allow-Credentials" not in response
+
+
+def test_dashboard_paths_are_not_cross_origin(client) -> None:
+    response = client.options("/admin/login/", HTTP_ORIGIN="https://evil.example.com")
+
+    assert "Access-Control-Allow-Origin" not in response
