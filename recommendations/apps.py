@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class RecommendationsConfig(AppConfig):
     name = "recommendations"
     verbose_name = "Models and recommendations"
+
+    def ready(self) -> None:
+        from catalog.hooks import customer_erased_listen
+        from recommendations.listeners import on_customer_erased, on_tenant_deleted
+        from recommendations.training_settings import TrainingSettings
+        from tenants.services import tenant_deletion_hook_register
+        from tenants.store_settings import settings_section_register
+
+        settings_section_register("training", TrainingSettings)
+        customer_erased_listen(on_customer_erased)
+        tenant_deletion_hook_register(on_tenant_deleted)

@@ -166,7 +166,7 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 IDEMPOTENCY_MAX_STORED_BYTES = 1_000_000
 
 
-class _Replay(Exception):  # noqa: N818 - control flow, not an error
+class _Replay(Exception):
     def __init__(self, response: Response) -> None:
         self.response = response
 

@@ -19,6 +19,7 @@ urlpatterns = [
     ),
     path("v1/", include("tenants.urls")),
     path("v1/", include("catalog.urls")),
+    path("v1/", include("recommendations.urls")),
     path("problems/<slug:code>", problem_type_view, name="problem-type"),
     # Last: every other /api/ path answers problem+json 404.
     re_path(r"^(?P<unmatched>.*)$", api_not_found_view),

@@ -457,6 +457,7 @@ def run(command: list[str], *, ephemeral: bool, state_dir: Path | None = None) -
         env = {**os.environ, **server_env(state, state_dir)}
         if ephemeral:
             env["SHELFWISE_EPHEMERAL"] = "1"
+            env.setdefault("SHELFWISE_MEDIA_ROOT", str(state_dir / "media"))
         process = subprocess.Popen(command, env=env)  # noqa: S603 - the caller's own command
         try:
             return process.wait()

@@ -5,6 +5,16 @@ from __future__ import annotations
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "trainings-schedule": {
+        "task": "recommendations.tasks.trainings_schedule",
+        "schedule": crontab(minute="*/10"),
+        "options": {"queue": "default", "expires": 10 * 60},
+    },
+    "training-jobs-reap": {
+        "task": "recommendations.tasks.training_jobs_reap_all",
+        "schedule": crontab(minute="*/5"),
+        "options": {"queue": "default", "expires": 5 * 60},
+    },
     "tenant-usage-refresh": {
         "task": "catalog.tasks.usage_refresh_all",
         "schedule": crontab(minute="*/15"),

@@ -254,7 +254,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / ".dev" / "static"))
-STORAGES = {
+STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -265,6 +265,27 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 MEDIA_ROOT = Path(os.environ.get("SHELFWISE_MEDIA_ROOT", BASE_DIR / ".dev" / "media"))
+
+# Model artifacts: local disk under MEDIA_ROOT by default, an S3 bucket when configured
+# (django-storages; credentials from the usual AWS environment or instance role).
+SHELFWISE_MODEL_BUCKET = os.environ.get("SHELFWISE_MODEL_BUCKET", "")
+if SHELFWISE_MODEL_BUCKET:
+    STORAGES["models"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": SHELFWISE_MODEL_BUCKET,
+            "region_name": os.environ.get("AWS_REGION") or None,
+            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "default_acl": None,
+            "file_overwrite": True,
+            "querystring_auth": False,
+        },
+    }
+else:
+    STORAGES["models"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": None},
+    }
 
 # --------------------------------------------------------------------------- API
 
@@ -372,6 +393,10 @@ SHELFWISE_APIKEY_CACHE_SECONDS = env_int("SHELFWISE_APIKEY_CACHE_SECONDS", 60)
 # An API key's last-used time is written at most this often per process.
 SHELFWISE_APIKEY_TOUCH_SECONDS = env_int("SHELFWISE_APIKEY_TOUCH_SECONDS", 60)
 SHELFWISE_DEMO_FILE = BASE_DIR / ".dev" / "demo.json"
+# Training: the task's limits, and after how long without a heartbeat a job is re-sent.
+SHELFWISE_TRAINING_SOFT_TIME_LIMIT = env_int("SHELFWISE_TRAINING_SOFT_TIME_LIMIT", 2 * 3600)
+SHELFWISE_TRAINING_TIME_LIMIT = env_int("SHELFWISE_TRAINING_TIME_LIMIT", 2 * 3600 + 300)
+SHELFWISE_TRAINING_STALE_SECONDS = env_int("SHELFWISE_TRAINING_STALE_SECONDS", 300)
 
 from shelfwise.observability import init_sentry  # noqa: E402 - needs the settings above
 

@@ -186,3 +186,13 @@ def test_dashboard_paths_are_not_cross_origin(client) -> None:
     response = client.options("/admin/login/", HTTP_ORIGIN="https://evil.example.com")
 
     assert "Access-Control-Allow-Origin" not in response
+
+
+def test_unknown_api_path_with_post_is_problem_404_not_a_csrf_page(tenant_a: TenantHandle) -> None:
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {tenant_a.key}")
+    response = client.post("/api/v1/models/abc:promote", {}, format="json")
+
+    assert_problem(response, 404, "not_found")

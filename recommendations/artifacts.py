@@ -1,0 +1,234 @@
+"""Model bundles on Django's storage API: ``models/<tenant>/<name>/<version>/``.
+
+A bundle holds the ONNX graphs, the id maps, what serving needs for known customers (their
+factors or histories), what fold-in needs (item factors, their Gram matrix) and a manifest
+written last with the sha256 of every file. A version is usable only once every file has been
+read back and matched its checksum; loading checks them again, so a corrupted or half-written
+bundle is never served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage, storages
+from django.utils import timezone
+
+from recommendations.training.algorithms import Fitted, need, similar_items
+from recommendations.training.export import OPSET, scoring_graph, similar_graph, verify
+from recommendations.training.pipeline import PipelineResult
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+
+
+class BundleError(Exception):
+    """A bundle that cannot be written, or that fails verification (the message says which file)."""
+
+
+def model_storage() -> Storage:
+    return storages["models"]
+
+
+def bundle_prefix(tenant_slug: str, name: str, version: int) -> str:
+    return f"models/{tenant_slug}/{name}/{version}"
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _npz(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]
+    return buffer.getvalue()
+
+
+def _libraries() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in ("implicit", "numpy", "scipy", "onnx", "onnxruntime", "django"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
+            versions[name] = "unknown"
+    return versions
+
+
+def bundle_files(result: PipelineResult) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Every file of a bundle (in memory) and what the manifest says about scoring."""
+    fitted: Fitted = result.fitted
+    interactions = result.interactions
+    item_ids = interactions.item_ids
+    scoring = scoring_graph(fitted, item_ids).SerializeToString()
+    similar_ids, similar_scores = similar_items(fitted)
+    history = sp.csr_matrix(interactions.matrix)
+    files: dict[str, bytes] = {
+        "scoring.onnx": scoring,
+        "similar.onnx": similar_graph(similar_ids, similar_scores, item_ids).SerializeToString(),
+        "items.json": json.dumps([str(i) for i in item_ids]).encode(),
+        "customers.json": json.dumps([str(c) for c in interactions.customer_ids]).encode(),
+        # The known customers' interactions: excluded from their recommendations, and the
+        # input of history-based models. Weights are kept for fold-in.
+        "history.npz": _npz(
+            indptr=history.indptr.astype(np.int64),
+            indices=history.indices.astype(np.int32),
+            data=history.data.astype(np.float32),
+            shape=np.array(history.shape, dtype=np.int64),
+        ),
+    }
+    info: dict[str, Any] = {
+        "kind": fitted.kind,
+        "opset": OPSET,
+        "items": len(item_ids),
+        "customers": len(interactions.customer_ids),
+    }
+    if fitted.kind == "factors":
+        item_factors = need(fitted.item_factors, "item factors")
+        files["customer_factors.npy"] = _npy(need(fitted.user_factors, "customer factors").astype(np.float32))
+        files["item_factors.npy"] = _npy(item_factors.astype(np.float32))
+        info["dimensions"] = int(item_factors.shape[1])
+        if "gram" in fitted.extra:
+            files["gram.npy"] = _npy(fitted.extra["gram"])
+            info["fold_in"] = {
+                "method": "als",
+                "regularization": float(fitted.params["regularization"]),
+                "alpha": float(fitted.params["alpha"]),
+            }
+    elif fitted.kind == "dense_history":
+        info["dimensions"] = len(item_ids)
+    return files, info
+
+
+def bundle_write(*, prefix: str, result: PipelineResult, meta: dict[str, Any]) -> dict[str, Any]:
+    """Verify the scoring graph, write every file, then the manifest; read all back and check.
+
+    Returns the manifest. Raises BundleError (nothing usable is left: the caller marks the
+    version failed and the files are removed)."""
+    files, scoring = bundle_files(result)
+    check = verify(files["scoring.onnx"], result.fitted, sp.csr_matrix(result.interactions.matrix))
+    if not check.ok:
+        raise BundleError(
+            f"ONNX Runtime's top-k differs from numpy's for {check.mismatches} of {check.customers} customers"
+        )
+    storage = model_storage()
+    bundle_delete(prefix)  # a retried attempt starts clean
+    manifest: dict[str, Any] = {
+        "format": FORMAT,
+        **meta,
+        "algorithm": result.algorithm,
+        "params": result.params,
+        "data_counts": result.data_counts,
+        "metrics": result.metrics,
+        "timings": result.timings,
+        "scoring": scoring,
+        "verification": {"customers": check.customers, "max_score_error": check.max_score_error},
+        "libraries": _libraries(),
+        "written_at": timezone.now().isoformat(),
+        "files": {},
+    }
+    for name, data in files.items():
+        _save(storage, f"{prefix}/{name}", data)
+        manifest["files"][name] = {"sha256": _sha256(data), "bytes": len(data)}
+    _save(storage, f"{prefix}/{MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True).encode())
+    problems = bundle_verify(prefix)
+    if problems:
+        raise BundleError("bundle did not verify after writing: " + "; ".join(problems))
+    return manifest
+
+
+def _save(storage: Storage, name: str, data: bytes) -> None:
+    saved = storage.save(name, ContentFile(data))
+    if saved != name:  # the storage renamed it: a stale file was in the way
+        storage.delete(saved)
+        raise BundleError(f"could not write {name} (a file with that name already exists)")
+
+
+def bundle_read_manifest(prefix: str) -> dict[str, Any]:
+    storage = model_storage()
+    name = f"{prefix}/{MANIFEST}"
+    if not storage.exists(name):
+        raise BundleError(f"{name} is missing")
+    with storage.open(name, "rb") as handle:
+        manifest: dict[str, Any] = json.loads(handle.read())
+    return manifest
+
+
+def bundle_read(prefix: str, name: str, manifest: dict[str, Any]) -> bytes:
+    """One file of the bundle, checked against the manifest's sha256."""
+    expected = manifest["files"].get(name)
+    if expected is None:
+        raise BundleError(f"{name} is not part of the bundle")
+    storage = model_storage()
+    path = f"{prefix}/{name}"
+    if not storage.exists(path):
+        raise BundleError(f"{path} is missing")
+    with storage.open(path, "rb") as handle:
+        data: bytes = handle.read()
+    if _sha256(data) != expected["sha256"]:
+        raise BundleError(f"{path} does not match its checksum")
+    return data
+
+
+def bundle_verify(prefix: str) -> list[str]:
+    """Problems with a bundle (missing files, checksum mismatches); empty when it is intact."""
+    try:
+        manifest = bundle_read_manifest(prefix)
+    except (BundleError, ValueError) as exc:
+        return [str(exc)]
+    problems = []
+    for name in manifest.get("files", {}):
+        try:
+            bundle_read(prefix, name, manifest)
+        except BundleError as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def bundle_delete(prefix: str) -> None:
+    storage = model_storage()
+    try:
+        _directories, names = storage.listdir(prefix)
+    except FileNotFoundError:
+        return
+    for name in names:
+        storage.delete(f"{prefix}/{name}")
+
+
+@dataclass
+class LoadedBundle:
+    manifest: dict[str, Any]
+    files: dict[str, bytes]
+
+    def array(self, name: str) -> np.ndarray:
+        return np.load(io.BytesIO(self.files[name]), allow_pickle=False)
+
+    def history(self) -> sp.csr_matrix:
+        parts = np.load(io.BytesIO(self.files["history.npz"]), allow_pickle=False)
+        return sp.csr_matrix(
+            (parts["data"], parts["indices"], parts["indptr"]), shape=tuple(int(n) for n in parts["shape"])
+        )
+
+    def ids(self, name: str) -> list[str]:
+        ids: list[str] = json.loads(self.files[name])
+        return ids
+
+
+def bundle_load(prefix: str) -> LoadedBundle:
+    """Every file of a bundle, each checked against the manifest (BundleError otherwise)."""
+    manifest = bundle_read_manifest(prefix)
+    return LoadedBundle(manifest, {name: bundle_read(prefix, name, manifest) for name in manifest["files"]})

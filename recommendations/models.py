@@ -1,0 +1,122 @@
+"""Tenant-schema models: the versioned model registry and training jobs."""
+
+from __future__ import annotations
+
+import uuid
+from typing import ClassVar
+
+from django.db import models
+
+
+class ModelVersion(models.Model):
+    """One trained model of a store: immutable once ready; served when active."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        TRAINING = "training", "Training"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", "Manual (API or dashboard)"
+        SCHEDULE = "schedule", "Schedule"
+        GROWTH = "growth", "Event growth"
+        CLI = "cli", "Command line"
+
+    name = models.CharField(max_length=64, default="default")
+    version = models.PositiveIntegerField()
+    algorithm = models.CharField(max_length=32)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    # Seconds per stage: extract, split, train, evaluate, refit, export, verify, total.
+    timings = models.JSONField(default=dict, blank=True)
+    # events, interactions, customers, items (of the data the served model was fitted on)
+    data_counts = models.JSONField(default=dict, blank=True)
+    # {"protocol": ..., "model": {...}, "popularity": {...}, "active": {...} | null}
+    metrics = models.JSONField(default=dict, blank=True)
+    # {"passed": bool, "reason": str} from the release gate
+    gate = models.JSONField(default=dict, blank=True)
+    artifact_path = models.CharField(max_length=500, blank=True)
+    manifest = models.JSONField(default=dict, blank=True)
+    failure_reason = models.TextField(blank=True)
+    artifacts_purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-version"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["name", "version"], name="model_version_unique"),
+            # At most one served version per model name.
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(status="active"), name="model_version_one_active"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version} ({self.algorithm}, {self.status})"
+
+    @property
+    def promotable(self) -> bool:
+        return self.status in {self.Status.READY, self.Status.RETIRED} and self.artifacts_purged_at is None
+
+
+class TrainingJob(models.Model):
+    """A request to train a model version, with its progress; at most one runs per store."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    model_name = models.CharField(max_length=64, default="default")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    stage = models.CharField(max_length=64, blank=True)
+    progress = models.PositiveSmallIntegerField(default=0)
+    trigger = models.CharField(max_length=16, choices=ModelVersion.Trigger.choices)
+    requested_by = models.CharField(max_length=200, blank=True)
+    # Per-run choices: {"algorithm": ..., "tune": bool}
+    options = models.JSONField(default=dict, blank=True)
+    version = models.ForeignKey(ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs")
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # True while queued or running, NULL afterwards: the unique constraint makes "one training
+    # at a time per store" a database guarantee rather than a race.
+    active_slot = models.BooleanField(null=True, default=True, editable=False)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(fields=["active_slot"], name="training_job_one_at_a_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"job {self.id} ({self.status}, {self.progress}%)"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.SUCCEEDED, self.Status.FAILED}
+
+
+class ErasedCustomer(models.Model):
+    """A customer erased since models were trained: their stored vectors must not be used.
+
+    Holds a hash, never the id itself; removed once no stored model contains the customer."""
+
+    customer_hash = models.CharField(max_length=64, unique=True)
+    erased_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.customer_hash[:12]

@@ -1,0 +1,313 @@
+"""Training jobs: requesting one (at most one per store at a time) and running it.
+
+A job runs the pipeline, writes and verifies the bundle, applies the release gate and, when it
+passes and the store allows it, promotes the new version. A job interrupted by a dying worker is
+redelivered by Celery and starts over with the same version number; a version becomes ``ready``
+only after every file has been written and verified, so nothing half-made is ever served.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from catalog.event_settings import event_settings_for
+from catalog.models import Event
+from recommendations.artifacts import BundleError, bundle_delete, bundle_prefix, bundle_write
+from recommendations.models import ModelVersion, TrainingJob
+from recommendations.services.registry import model_version_promote, model_versions_retain, release_gate
+from recommendations.training.pipeline import InsufficientData, PipelineOptions, run
+from recommendations.training_settings import TrainingSettings, training_settings_for
+from shelfwise.celery import TRANSIENT_ERRORS
+from shelfwise.tenancy import current_schema
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 15
+
+
+class TrainingAlreadyRunning(Exception):
+    """The store already has a training queued or running."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
+        super().__init__(f"training job {job.id} is already {job.status}")
+
+
+class TrainingRefused(ValueError):
+    """A training that cannot start (the message says why, e.g. too little data)."""
+
+
+def _tenant() -> Tenant:
+    tenant = getattr(connection, "tenant", None)
+    if not isinstance(tenant, Tenant) or tenant.schema_name == "public":
+        raise RuntimeError("training runs in a tenant's schema")
+    return tenant
+
+
+def _events_at_least(count: int) -> int:
+    """min(count, number of events) without counting a big table."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {Event._meta.db_table} LIMIT %s) s", [count])  # noqa: S608
+        return int(cursor.fetchone()[0])
+
+
+def training_job_request(
+    *,
+    trigger: str,
+    requested_by: str,
+    algorithm: str | None = None,
+    tune: bool | None = None,
+    model_name: str = "default",
+) -> TrainingJob:
+    """Queue a training of the current store's model (sent to the ``training`` queue on commit)."""
+    settings = training_settings_for(_tenant().pk)
+    events = _events_at_least(settings.min_interactions)
+    if events < settings.min_interactions:
+        raise TrainingRefused(
+            f"not enough data to train: {events} events (need at least {settings.min_interactions}); "
+            "recommendations use popularity meanwhile"
+        )
+    options: dict[str, Any] = {}
+    if algorithm:
+        options["algorithm"] = algorithm
+    if tune is not None:
+        options["tune"] = bool(tune)
+    try:
+        with transaction.atomic():
+            job = TrainingJob.objects.create(
+                model_name=model_name, trigger=trigger, requested_by=requested_by[:200], options=options
+            )
+    except IntegrityError:
+        running = TrainingJob.objects.filter(active_slot=True).first()
+        if running is None:  # finished in between: try once more
+            return training_job_request(
+                trigger=trigger, requested_by=requested_by, algorithm=algorithm, tune=tune, model_name=model_name
+            )
+        raise TrainingAlreadyRunning(running) from None
+    transaction.on_commit(lambda: _enqueue(job))
+    return job
+
+
+def _enqueue(job: TrainingJob) -> None:
+    from recommendations.tasks import train_model
+
+    train_model.apply_async(args=(str(job.id),))
+
+
+class _Heartbeat:
+    """Touches the job row every few seconds from a thread while a long stage runs."""
+
+    def __init__(self, job_id: str, schema: str) -> None:
+        self.job_id, self.schema = job_id, schema
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"heartbeat-{job_id}", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        try:
+            with schema_context(self.schema):
+                while not self.stop.wait(HEARTBEAT_SECONDS):
+                    TrainingJob.objects.filter(pk=self.job_id).update(heartbeat_at=timezone.now())
+        except Exception:
+            logger.exception("training heartbeat stopped")
+        finally:
+            connection.close()
+
+
+def _lock_key(schema: str) -> int:
+    return zlib.crc32(f"shelfwise-training:{schema}".encode())
+
+
+def training_job_execute(job_id: str) -> None:
+    """Run a training job (the Celery task's body). Safe to call again for the same job."""
+    schema = current_schema()
+    with connection.cursor() as cursor:
+        # One execution per store at a time, even if a job is delivered twice: a session lock
+        # that PostgreSQL releases by itself if this process dies.
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [_lock_key(schema)])
+        if not cursor.fetchone()[0]:
+            logger.info("training of %s already running elsewhere; job %s left to it", schema, job_id)
+            return
+    try:
+        _execute(job_id)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(schema)])
+
+
+def _execute(job_id: str) -> None:
+    tenant = _tenant()
+    job = TrainingJob.objects.filter(pk=job_id).first()
+    if job is None or job.is_finished:
+        return
+    settings = training_settings_for(tenant.pk)
+    version = _version_for(job, settings, tenant)
+    job.status = TrainingJob.Status.RUNNING
+    job.attempts += 1
+    job.started_at = job.started_at or timezone.now()
+    job.heartbeat_at = timezone.now()
+    job.version = version
+    job.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "version"])
+
+    last_percent = [-1]
+
+    def progress(stage: str, percent: int) -> None:
+        if percent != last_percent[0]:
+            last_percent[0] = percent
+            TrainingJob.objects.filter(pk=job.pk).update(
+                stage=stage[:64], progress=percent, heartbeat_at=timezone.now()
+            )
+
+    try:
+        with _Heartbeat(str(job.pk), tenant.schema_name):
+            result = run(_options(job, version, settings, tenant), progress)
+            progress("exporting and verifying", 85)
+            started = time.perf_counter()
+            manifest = bundle_write(
+                prefix=version.artifact_path,
+                result=result,
+                meta={"tenant": tenant.slug, "model": version.name, "version": version.version},
+            )
+            result.timings["export"] = round(time.perf_counter() - started, 4)
+    except InsufficientData as exc:
+        _fail(job, version, str(exc))
+        return
+    except BundleError as exc:
+        _fail(job, version, f"the model could not be exported: {exc}")
+        return
+    except TRANSIENT_ERRORS:
+        raise  # the database or Redis blinked: Celery retries the task, the job carries on
+    except Exception as exc:
+        logger.exception("training job %s failed", job.pk)
+        _fail(job, version, f"training failed: {exc.__class__.__name__}: {exc}")
+        return
+
+    passed, reason = release_gate(algorithm=result.algorithm, metrics=result.metrics, tolerance=settings.gate_tolerance)
+    metrics = dict(result.metrics)
+    metrics["tuning"] = result.tuning
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=ModelVersion.Status.READY,
+        algorithm=result.algorithm,
+        params=result.params,
+        metrics=metrics,
+        timings=result.timings,
+        data_counts=result.data_counts,
+        manifest=manifest,
+        gate={"passed": passed, "reason": reason},
+        finished_at=timezone.now(),
+    )
+    version.refresh_from_db()
+    if passed and settings.auto_promote:
+        model_version_promote(version=version, actor="system:release-gate", reason=reason, automatic=True)
+    TrainingJob.objects.filter(pk=job.pk).update(
+        status=TrainingJob.Status.SUCCEEDED, stage="done", progress=100, finished_at=timezone.now(), active_slot=None
+    )
+    model_versions_retain(name=version.name, keep=settings.keep_versions)
+
+
+def _version_for(job: TrainingJob, settings: TrainingSettings, tenant: Tenant) -> ModelVersion:
+    """The job's version: created on the first attempt, reused (files cleared) on a retry."""
+    if job.version_id is not None:
+        version = ModelVersion.objects.get(pk=job.version_id)
+        if version.artifact_path:
+            bundle_delete(version.artifact_path)
+        version.status = ModelVersion.Status.TRAINING
+        version.failure_reason = ""
+        version.save(update_fields=["status", "failure_reason"])
+        return version
+    with transaction.atomic():
+        number = (ModelVersion.objects.filter(name=job.model_name).aggregate(m=Max("version"))["m"] or 0) + 1
+        return ModelVersion.objects.create(
+            name=job.model_name,
+            version=number,
+            algorithm=job.options.get("algorithm", settings.algorithm),
+            status=ModelVersion.Status.TRAINING,
+            trigger=job.trigger,
+            started_at=timezone.now(),
+            artifact_path=bundle_prefix(tenant.slug, job.model_name, number),
+        )
+
+
+def _options(job: TrainingJob, version: ModelVersion, settings: TrainingSettings, tenant: Tenant) -> PipelineOptions:
+    algorithm = job.options.get("algorithm", settings.algorithm)
+    tune = bool(job.options.get("tune", settings.tune))
+    params = dict(settings.params.get(algorithm, {}))
+    if not tune and not params:
+        # Reuse what the last tuned version of this algorithm found (tuning is not repeated
+        # on every nightly retrain).
+        tuned = (
+            ModelVersion.objects.filter(name=version.name, algorithm=algorithm, metrics__tuning__tuned=True)
+            .exclude(pk=version.pk)
+            .order_by("-version")
+            .first()
+        )
+        if tuned is not None:
+            params = dict(tuned.params)
+    active = ModelVersion.objects.filter(name=version.name, status=ModelVersion.Status.ACTIVE).first()
+    return PipelineOptions(
+        weights=event_settings_for(tenant).weights,
+        algorithm=algorithm,
+        params=params,
+        tune=tune,
+        holdout=settings.holdout_fraction,
+        half_life_days=settings.time_decay_half_life_days,
+        min_interactions=settings.min_interactions,
+        min_customers=settings.min_customers,
+        min_items=settings.min_items,
+        compare_with=(active.algorithm, active.params) if active is not None else None,
+    )
+
+
+def _fail(job: TrainingJob, version: ModelVersion, reason: str) -> None:
+    if version.artifact_path:
+        bundle_delete(version.artifact_path)
+    ModelVersion.objects.filter(pk=version.pk).update(
+        status=ModelVersion.Status.FAILED, failure_reason=reason, finished_at=timezone.now()
+    )
+    TrainingJob.objects.filter(pk=job.pk).update(
+        status=TrainingJob.Status.FAILED, error=reason, stage="failed", finished_at=timezone.now(), active_slot=None
+    )
+
+
+def training_jobs_reap(*, stale_seconds: int, max_attempts: int = 3) -> int:
+    """Jobs whose worker stopped answering: send them again, or fail them after max_attempts."""
+    cutoff = timezone.now() - timedelta(seconds=stale_seconds)
+    handled = 0
+    for job in TrainingJob.objects.filter(status=TrainingJob.Status.RUNNING, heartbeat_at__lt=cutoff):
+        if job.attempts >= max_attempts:
+            version = job.version or ModelVersion(pk=None)
+            if version.pk:
+                _fail(job, version, "the training worker stopped responding")
+            else:
+                TrainingJob.objects.filter(pk=job.pk).update(
+                    status=TrainingJob.Status.FAILED, error="the training worker stopped responding",
+                    finished_at=timezone.now(), active_slot=None,
+                )  # fmt: skip
+        else:
+            TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+            _enqueue(job)
+        handled += 1
+    stale_queue = timezone.now() - timedelta(seconds=stale_seconds * 4)
+    for job in TrainingJob.objects.filter(status=TrainingJob.Status.QUEUED, created_at__lt=stale_queue):
+        _enqueue(job)  # the message was lost (e.g. the broker's data): send it again
+        TrainingJob.objects.filter(pk=job.pk).update(created_at=timezone.now())
+        handled += 1
+    return handled

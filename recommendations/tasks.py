@@ -1,0 +1,102 @@
+"""Model tasks: training (``training`` queue), scheduling and housekeeping (``default``)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from catalog.models import Event
+from recommendations.models import ModelVersion, TrainingJob
+from recommendations.services.registry import customer_erase_from_models
+from recommendations.services.training import (
+    TrainingAlreadyRunning,
+    TrainingRefused,
+    training_job_execute,
+    training_job_request,
+    training_jobs_reap,
+)
+from recommendations.training_settings import TrainingSettings, training_settings_for
+from tenants.models import Tenant
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    name="recommendations.tasks.train_model",
+    queue="training",
+    soft_time_limit=settings.SHELFWISE_TRAINING_SOFT_TIME_LIMIT,
+    time_limit=settings.SHELFWISE_TRAINING_TIME_LIMIT,
+)
+def train_model(job_id: str) -> None:
+    """Run one training job in the store's schema (redelivered if the worker dies)."""
+    training_job_execute(job_id)
+
+
+def _estimated_events() -> int:
+    """PostgreSQL's estimate of the events table's rows (no count over a big table)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass", [Event._meta.db_table]
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def training_due(now: datetime, settings_: TrainingSettings) -> str | None:  # noqa: PLR0911 - a reason each
+    """Why the current store should be retrained now (a trigger), or None."""
+    if TrainingJob.objects.filter(active_slot=True).exists():
+        return None
+    latest = ModelVersion.objects.order_by("-version").first()
+    events = _estimated_events()
+    if events < settings_.min_interactions:
+        return None
+    if latest is None:
+        return ModelVersion.Trigger.GROWTH  # enough data for a first model
+    if latest.status == ModelVersion.Status.FAILED and latest.created_at > now - timedelta(hours=6):
+        return None  # do not hammer a store whose last attempt failed
+    if now.hour == settings_.schedule_hour_utc and latest.created_at.date() < now.date():
+        return ModelVersion.Trigger.SCHEDULE
+    trained_on = int((latest.data_counts or {}).get("events", 0))
+    if settings_.retrain_growth > 0 and trained_on and events >= trained_on * (1 + settings_.retrain_growth):
+        return ModelVersion.Trigger.GROWTH
+    return None
+
+
+@shared_task(name="recommendations.tasks.trainings_schedule", queue="default")
+def trainings_schedule() -> int:
+    """Beat: queue a training for every store that is due (schedule or event growth)."""
+    queued = 0
+    now = timezone.now()
+    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE):
+        with tenant_context(tenant):
+            trigger = training_due(now, training_settings_for(tenant.pk))
+            if trigger is None:
+                continue
+            try:
+                training_job_request(trigger=trigger, requested_by="system:schedule")
+                queued += 1
+            except (TrainingAlreadyRunning, TrainingRefused) as exc:
+                logger.info("no training for %s: %s", tenant.slug, exc)
+    return queued
+
+
+@shared_task(name="recommendations.tasks.training_jobs_reap_all", queue="default")
+def training_jobs_reap_all() -> int:
+    """Beat: re-send or fail training jobs whose worker stopped answering."""
+    handled = 0
+    for tenant in Tenant.objects.all():
+        with tenant_context(tenant):
+            handled += training_jobs_reap(stale_seconds=settings.SHELFWISE_TRAINING_STALE_SECONDS)
+    return handled
+
+
+@shared_task(name="recommendations.tasks.erase_customer_from_models", queue="default")
+def erase_customer_from_models(external_id: str) -> int:
+    """Remove an erased customer from the stored model bundles of the current store."""
+    return customer_erase_from_models(external_id=external_id)

@@ -1,0 +1,245 @@
+"""The training pipeline: extract → split → (tune on validation) → train → evaluate against
+popularity → refit on all data. Export and verification follow in ``export`` / ``artifacts``.
+
+Every stage is timed and reports progress; the same code runs in the Celery task and in
+``bench/quality.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from recommendations.training import algorithms
+from recommendations.training.algorithms import Fitted, history_vector
+from recommendations.training.data import (
+    EventArrays,
+    Indexer,
+    Interactions,
+    apply_time_decay,
+    build_matrix,
+    external_ids,
+    extract_events,
+)
+from recommendations.training.evaluation import evaluate
+from recommendations.training.split import Split, random_split, time_split, validation_split
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int], None]  # (stage, percent)
+AUTO_CANDIDATES = ("als", "bpr", "itemknn_bm25", "ease")
+
+
+class InsufficientData(Exception):
+    """Not enough data to train and evaluate a model (the message says what is missing)."""
+
+
+@dataclass
+class PipelineOptions:
+    weights: Mapping[str, float]
+    algorithm: str = "als"
+    params: Mapping[str, Any] = field(default_factory=dict)  # overrides for the algorithm
+    tune: bool = False
+    holdout: float = 0.2
+    protocol: str = "time"  # time | random
+    seed: int = 42
+    half_life_days: float | None = None
+    binarize: bool = False  # every interaction counts 1 (e.g. ratings taken as implicit feedback)
+    min_interactions: int = 100
+    min_customers: int = 10
+    min_items: int = 10
+    # The active version's recipe, evaluated on the same holdout for the release gate.
+    compare_with: tuple[str, Mapping[str, Any]] | None = None
+
+
+@dataclass
+class PipelineResult:
+    algorithm: str
+    params: dict[str, Any]
+    fitted: Fitted
+    interactions: Interactions
+    metrics: dict[str, Any]
+    timings: dict[str, float]
+    data_counts: dict[str, int]
+    tuning: dict[str, Any]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    def stage(self, name: str) -> _Stage:
+        return _Stage(self, name)
+
+    def total(self) -> float:
+        return time.perf_counter() - self._started
+
+
+class _Stage:
+    def __init__(self, clock: _Clock, name: str) -> None:
+        self.clock, self.name = clock, name
+
+    def __enter__(self) -> None:
+        self.began = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.clock.timings[self.name] = round(
+            self.clock.timings.get(self.name, 0.0) + time.perf_counter() - self.began, 4
+        )
+
+
+def _noop(stage: str, percent: int) -> None:
+    return None
+
+
+def run(options: PipelineOptions, progress: Progress = _noop, events: EventArrays | None = None) -> PipelineResult:
+    """Train and evaluate a model of the current tenant (or of ``events`` if given)."""
+    clock = _Clock()
+    from_database = events is None
+    progress("extracting events", 5)
+    with clock.stage("extract"):
+        if events is None:
+            events = extract_events(options.weights)
+        events = apply_time_decay(events, options.half_life_days)
+        if options.binarize:
+            events = EventArrays(events.customers, events.items, np.ones(len(events), np.float32), events.times)
+        indexer = Indexer.of(events)
+        matrix = build_matrix(events, indexer)
+        if options.binarize:
+            matrix.data[:] = 1.0
+    counts = {
+        "events": len(events),
+        "interactions": int(matrix.nnz),
+        "customers": int(np.count_nonzero(np.diff(matrix.indptr))),
+        "items": int(matrix.shape[1]),
+    }
+    _check_enough(counts, options)
+
+    progress("splitting", 15)
+    with clock.stage("split"):
+        split = (
+            time_split(events, options.holdout)
+            if options.protocol == "time"
+            else random_split(matrix, indexer, options.holdout, options.seed)
+        )
+    if len(split.test_users) == 0:
+        raise InsufficientData("no customer has both training events and later events to evaluate on")
+
+    progress("choosing parameters", 20)
+    tuning: dict[str, Any] = {}
+    with clock.stage("tune"):
+        algorithm, params = _choose(options, split, tuning, progress)
+
+    progress(f"training {algorithm}", 55)
+    with clock.stage("train"):
+        model = algorithms.fit(algorithm, split.train, params, seed=options.seed)
+    progress("evaluating", 65)
+    with clock.stage("evaluate"):
+        users = split.test_users
+        history = history_vector(split.train)
+        metrics: dict[str, Any] = {
+            "protocol": split.protocol,
+            "model": evaluate(lambda rows: model.score(rows, history), split.train, split.test, users),
+        }
+        baseline = algorithms.fit("popularity", split.train, {})
+        metrics["popularity"] = evaluate(lambda rows: baseline.score(rows, history), split.train, split.test, users)
+        metrics["active"] = None
+        if options.compare_with is not None:
+            active_algorithm, active_params = options.compare_with
+            if active_algorithm == algorithm and dict(active_params) == params:
+                metrics["active"] = dict(metrics["model"])
+            else:
+                active = algorithms.fit(active_algorithm, split.train, active_params, seed=options.seed)
+                metrics["active"] = evaluate(lambda rows: active.score(rows, history), split.train, split.test, users)
+    progress("training on all data", 75)
+    with clock.stage("refit"):
+        fitted = algorithms.fit(algorithm, matrix, params, seed=options.seed)
+        # The store's ids for rows and columns (internal ids stand in for events given directly).
+        customer_ids, item_ids = (
+            external_ids(indexer)
+            if from_database
+            else (indexer.customer_ids.astype(str).astype(object), indexer.item_ids.astype(str).astype(object))
+        )
+    timings = dict(clock.timings)
+    timings["pipeline"] = round(clock.total(), 4)
+    return PipelineResult(
+        algorithm=algorithm,
+        params=params,
+        fitted=fitted,
+        interactions=Interactions(matrix, customer_ids, item_ids, counts),
+        metrics=metrics,
+        timings=timings,
+        data_counts=counts,
+        tuning=tuning,
+    )
+
+
+def _check_enough(counts: Mapping[str, int], options: PipelineOptions) -> None:
+    missing = []
+    if counts["interactions"] < options.min_interactions:
+        missing.append(f"{counts['interactions']} interactions (need {options.min_interactions})")
+    if counts["customers"] < options.min_customers:
+        missing.append(f"{counts['customers']} customers with events (need {options.min_customers})")
+    if counts["items"] < options.min_items:
+        missing.append(f"{counts['items']} items with events (need {options.min_items})")
+    if missing:
+        raise InsufficientData("not enough data to train: " + ", ".join(missing))
+
+
+def _choose(
+    options: PipelineOptions, split: Split, tuning: dict[str, Any], progress: Progress
+) -> tuple[str, dict[str, Any]]:
+    """The algorithm and parameters to train, chosen on a validation split cut from the
+    training part (the test part is never looked at)."""
+    candidates = [options.algorithm] if options.algorithm != "auto" else list(AUTO_CANDIDATES)
+    n_items = split.train.shape[1]
+    candidates = [name for name in candidates if name != "ease" or n_items <= algorithms.EASE_MAX_ITEMS]
+    base = {
+        name: algorithms.params_for(name, options.params if name == options.algorithm else None) for name in candidates
+    }
+    if not options.tune and len(candidates) == 1:
+        return candidates[0], base[candidates[0]]
+
+    validation = validation_split(split, options.holdout, options.seed)
+    users = validation.test_users
+    if len(users) == 0:
+        logger.info("no validation users; using default parameters")
+        name = candidates[0]
+        return name, base[name]
+    history = history_vector(validation.train)
+    results: dict[str, dict[str, Any]] = {}
+    for position, name in enumerate(candidates):
+        configs = _grid(base[name], algorithms.SEARCH_SPACES[name]) if options.tune else [base[name]]
+        best_params, best_score = base[name], -1.0
+        for params in configs:
+            try:
+                model = algorithms.fit(name, validation.train, params, seed=options.seed)
+            except ValueError as exc:  # e.g. a catalog too large for ease
+                logger.info("skipping %s: %s", name, exc)
+                break
+            score = evaluate(_scorer(model, history), validation.train, validation.test, users)["ndcg@10"]
+            if score > best_score:
+                best_params, best_score = params, score
+        results[name] = {"params": best_params, "validation_ndcg@10": round(best_score, 5), "configs": len(configs)}
+        progress(f"tuning ({name})", 20 + int(35 * (position + 1) / len(candidates)))
+    chosen = max(results, key=lambda name: results[name]["validation_ndcg@10"])
+    tuning.update({"protocol": validation.protocol, "candidates": results, "chosen": chosen, "tuned": options.tune})
+    return chosen, dict(results[chosen]["params"])
+
+
+def _scorer(model: Fitted, history: Any) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda rows: model.score(rows, history)
+
+
+def _grid(base: Mapping[str, Any], space: Mapping[str, list[Any]]) -> list[dict[str, Any]]:
+    if not space:
+        return [dict(base)]
+    keys = list(space)
+    return [{**base, **dict(zip(keys, values, strict=True))} for values in itertools.product(*(space[k] for k in keys))]

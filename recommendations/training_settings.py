@@ -1,0 +1,47 @@
+"""The store's ``training`` settings: algorithm, hyper-parameters, schedule, release gate."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tenants.models import Tenant
+from tenants.store_settings import settings_section_get
+
+Algorithm = Literal["als", "bpr", "itemknn_cosine", "itemknn_bm25", "ease", "popularity", "auto"]
+
+
+class TrainingSettings(BaseModel):
+    """Settings section ``training``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    algorithm: Algorithm = Field(
+        default="als", description="what to train; `auto` trains the candidates and keeps the best on validation"
+    )
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="hyper-parameters per algorithm, overriding the defaults"
+    )
+    tune: bool = Field(default=False, description="run the small hyper-parameter search on the validation split")
+    time_decay_half_life_days: float | None = Field(
+        default=None, gt=0, le=3650, description="weigh older events down with this half-life (none: no decay)"
+    )
+    holdout_fraction: float = Field(default=0.2, ge=0.05, le=0.5, description="latest share of events held out")
+    schedule_hour_utc: int | None = Field(default=3, ge=0, le=23, description="retrain daily at this hour (UTC)")
+    retrain_growth: float = Field(
+        default=0.25, ge=0, le=10, description="also retrain when events grew by this share since the last training"
+    )
+    min_interactions: int = Field(default=100, ge=1)
+    min_customers: int = Field(default=10, ge=1)
+    min_items: int = Field(default=10, ge=2)
+    auto_promote: bool = Field(default=True, description="promote a new version that passes the release gate")
+    gate_tolerance: float = Field(
+        default=0.02, ge=0, le=0.5, description="how much worse than the active version (relative NDCG@10) is allowed"
+    )
+    keep_versions: int = Field(default=5, ge=2, le=100, description="versions whose files are kept (for rollback)")
+
+
+def training_settings_for(tenant_id: int) -> TrainingSettings:
+    settings_json = Tenant.objects.filter(pk=tenant_id).values_list("settings", flat=True).first() or {}
+    return settings_section_get(settings_json, "training", TrainingSettings)
