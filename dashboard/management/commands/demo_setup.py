@@ -22,6 +22,8 @@ from django_tenants.utils import tenant_context
 from catalog.importers import event_reader, item_reader
 from catalog.models import Event
 from catalog.services.imports import events_import, items_import
+from recommendations.models import ModelVersion, TrainingJob
+from recommendations.services.training import training_job_request
 from tenants import keys
 from tenants.models import ApiKey, Membership, Tenant
 from tenants.services import apikey_create, tenant_create
@@ -86,6 +88,7 @@ class Command(BaseCommand):
         saved.update({"slug": DEMO_SLUG, "email": OWNER_EMAIL, "admin_email": ADMIN_EMAIL})
         if not options["skip_import"]:
             self._import(tenant, options["data"])
+            self._first_model(tenant)
 
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -108,3 +111,11 @@ class Command(BaseCommand):
                 + ", ".join(f"{count} {reason}" for reason, count in events.skipped.most_common())
                 + ")"
             )
+
+    def _first_model(self, tenant: Tenant) -> None:
+        """Queue the first training (the training worker picks it up once `make run` starts it)."""
+        with tenant_context(tenant):
+            if ModelVersion.objects.exists() or TrainingJob.objects.filter(active_slot=True).exists():
+                return
+            job = training_job_request(trigger=ModelVersion.Trigger.CLI, requested_by="cli:demo_setup")
+            self.stdout.write(f"Queued the demo store's first model training (job {job.id})")
