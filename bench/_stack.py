@@ -55,7 +55,9 @@ def _wait_http(url: str, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def stack(*, web_workers: int = 2, web_threads: int = 1, celery_queues: str | None = None) -> Iterator[Stack]:
+def stack(
+    *, web_workers: int = 2, web_threads: int = 1, celery_queues: str | None = None, settings: str | None = None
+) -> Iterator[Stack]:
     """Ephemeral servers + migrated database + gunicorn (+ optionally Celery workers)."""
     (ROOT / ".dev" / "tmp").mkdir(parents=True, exist_ok=True)
     state_dir = Path(tempfile.mkdtemp(prefix="bench-", dir=ROOT / ".dev" / "tmp"))
@@ -72,6 +74,8 @@ def stack(*, web_workers: int = 2, web_threads: int = 1, celery_queues: str | No
             "WEB_CONCURRENCY": str(web_workers),
             "WEB_THREADS": str(web_threads),
             "PYTHONUNBUFFERED": "1",
+            "SHELFWISE_MEDIA_ROOT": str(state_dir / "media"),
+            **({"DJANGO_SETTINGS_MODULE": settings} if settings else {}),
         }
         subprocess.run(
             [sys.executable, str(ROOT / "manage.py"), "migrate_schemas", "-v", "0"], env=env, cwd=ROOT, check=True

@@ -215,6 +215,21 @@ def recent_items(tenant_id: int, customer_id: str, limit: int = RECENT_ITEMS) ->
     return redis_call(read, default=None)
 
 
+def recent_items_with_times(
+    tenant_id: int, customer_id: str, limit: int = RECENT_ITEMS
+) -> list[tuple[str, float]] | None:
+    """The customer's most recent items with the time of their last event, newest first; None if
+    Redis is unavailable."""
+
+    def read(client: redis.Redis) -> list[tuple[str, float]]:
+        pairs: list[tuple[bytes, float]] = client.zrevrange(  # type: ignore[assignment]
+            customer_key(tenant_id, customer_id, "recent"), 0, limit - 1, withscores=True
+        )
+        return [(member.decode(), float(score)) for member, score in pairs]
+
+    return redis_call(read, default=None)
+
+
 def popular_items(tenant_id: int, kind: str, limit: int) -> list[tuple[str, float]] | None:
     """Top items by decayed popularity (``pop`` or ``trend``); None if Redis is unavailable."""
 

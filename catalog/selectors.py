@@ -101,3 +101,56 @@ def customer_events(
         rows = rows[:limit]
         next_cursor = cursor_encode(rows[-1].timestamp, rows[-1].id)
     return Page(rows, next_cursor)
+
+
+def customer_recent_events(
+    *, external_id: str, since: datetime | None = None, limit: int = 200
+) -> list[tuple[str, str, float | None, datetime]]:
+    """A customer's latest events as (item external id, type, value, time), newest first."""
+    queryset = Event.objects.filter(customer__external_id=external_id, item__deleted_at__isnull=True)
+    if since is not None:
+        queryset = queryset.filter(timestamp__gt=since)
+    return list(
+        queryset.order_by("-timestamp", "-id").values_list("item__external_id", "type", "value", "timestamp")[:limit]
+    )
+
+
+ITEM_FIELDS = ("title", "description", "categories", "price", "currency", "in_stock", "properties")
+
+
+def items_fields(*, external_ids: list[str], fields: tuple[str, ...]) -> dict[str, dict[str, object]]:
+    """The requested fields of live items, by external id (one query)."""
+    wanted = [name for name in fields if name in ITEM_FIELDS]
+    rows = Item.objects.filter(external_id__in=external_ids, deleted_at__isnull=True).values("external_id", *wanted)
+    out: dict[str, dict[str, object]] = {}
+    for row in rows:
+        external_id = str(row.pop("external_id"))
+        if "price" in row and row["price"] is not None:
+            row["price"] = float(row["price"])
+        out[external_id] = row
+    return out
+
+
+def popular_item_ids(*, limit: int, where: str = "", params: list[object] | None = None) -> list[tuple[str, float]]:
+    """Items by number of events (all time), optionally restricted by a SQL condition on items ``i``."""
+    from django.db import connection
+
+    condition = f"WHERE {where}" if where else ""
+    sql = (
+        f"SELECT i.external_id, count(*)::float8 AS n FROM {Event._meta.db_table} e "  # noqa: S608 - our tables
+        f"JOIN {Item._meta.db_table} i ON i.id = e.item_id {condition} "
+        f"GROUP BY i.external_id ORDER BY n DESC, i.external_id LIMIT %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*(params or []), limit])  # type: ignore[list-item]  # psycopg adapts each
+        return [(str(row[0]), float(row[1])) for row in cursor.fetchall()]
+
+
+def item_categories(*, external_id: str) -> list[str] | None:
+    """A live item's categories; None if there is no such (live) item."""
+    row = (
+        Item.objects.filter(external_id=external_id, deleted_at__isnull=True)
+        .values_list("categories", flat=True)
+        .first()
+    )
+    return None if row is None else list(row)

@@ -6,12 +6,20 @@ class RecommendationsConfig(AppConfig):
     verbose_name = "Models and recommendations"
 
     def ready(self) -> None:
-        from catalog.hooks import customer_erased_listen
-        from recommendations.listeners import on_customer_erased, on_tenant_deleted
+        from catalog.hooks import customer_erased_listen, events_ingested_listen
+        from recommendations.hooks import version_promoted_listen
+        from recommendations.listeners import (
+            on_customer_erased,
+            on_events_ingested,
+            on_tenant_deleted,
+            on_version_promoted,
+        )
         from recommendations.training_settings import TrainingSettings
         from tenants.services import tenant_deletion_hook_register
         from tenants.store_settings import settings_section_register
 
         settings_section_register("training", TrainingSettings)
         customer_erased_listen(on_customer_erased)
+        events_ingested_listen(on_events_ingested)
+        version_promoted_listen(on_version_promoted)
         tenant_deletion_hook_register(on_tenant_deleted)

@@ -1,13 +1,49 @@
-"""What the registry does when the catalog or the tenants app tells it something changed."""
+"""What the registry and serving do when the catalog, the registry or the tenants app say
+something changed (registered in RecommendationsConfig.ready)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import transaction
+from django_tenants.utils import tenant_context
 
 from recommendations.artifacts import model_storage
 from recommendations.models import ErasedCustomer
 from recommendations.services.registry import customer_hash
+from recommendations.serving.cache import bump_generations, refresh_claim
+from recommendations.serving.config import serving_config, serving_config_forget
 from tenants.models import Tenant
+
+REFRESH_DEBOUNCE_MS = 500
+REFRESH_CHUNK = 200
+REFRESH_MAX_PER_BATCH = 1000  # a bulk import does not queue a refresh per shopper
+
+
+def on_events_ingested(tenant_id: int, customer_ids: Sequence[str]) -> None:
+    """New events: the customers' cached lists are stale now; fresh ones are computed on the
+    ``scoring`` queue (debounced: one refresh per customer per half second)."""
+    customers = list(customer_ids)
+    bump_generations(tenant_id, customers)
+    if serving_config(tenant_id).active is None:
+        return  # nothing to precompute without a model (requests fall back to popularity)
+    claimed = refresh_claim(tenant_id, customers[:REFRESH_MAX_PER_BATCH], REFRESH_DEBOUNCE_MS)
+    if not claimed:
+        return
+    from recommendations.tasks import refresh_recommendations
+
+    for start in range(0, len(claimed), REFRESH_CHUNK):
+        refresh_recommendations.apply_async(args=(claimed[start : start + REFRESH_CHUNK],), countdown=0)
+
+
+def on_version_promoted(tenant_id: int, name: str, version: int) -> None:
+    """A new version is served: re-read routing at once here, and warm the caches of the most
+    active customers."""
+    serving_config_forget(tenant_id)
+    from recommendations.tasks import warm_recommendations
+
+    with tenant_context(Tenant.objects.get(pk=tenant_id)):
+        warm_recommendations.delay(version)
 
 
 def on_customer_erased(tenant_id: int, customer_id: str) -> None:
@@ -21,8 +57,7 @@ def on_customer_erased(tenant_id: int, customer_id: str) -> None:
 def on_tenant_deleted(tenant: Tenant) -> None:
     """Delete every model file of the tenant (its schema, with the registry rows, is dropped next)."""
     storage = model_storage()
-    prefix = f"models/{tenant.slug}"
-    _delete_tree(storage, prefix)
+    _delete_tree(storage, f"models/{tenant.slug}")
 
 
 def _delete_tree(storage: object, prefix: str) -> None:

@@ -120,3 +120,77 @@ class ErasedCustomer(models.Model):
 
     def __str__(self) -> str:
         return self.customer_hash[:12]
+
+
+class Scenario(models.Model):
+    """A place in the store that shows recommendations (home, product page, cart, …) and what
+    serves it: a default variant, or a running experiment between variants.
+
+    A variant's ``source`` is ``{"kind": "active"}`` (the active model version),
+    ``{"kind": "version", "version": 7}``, ``{"kind": "algorithm", "algorithm": "ease"}`` (the
+    newest usable version of it), ``{"kind": "popularity"}`` or ``{"kind": "trending"}``."""
+
+    key = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100, blank=True)
+    default_source = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Experiment(models.Model):
+    """Traffic of a scenario split between variants by a stable hash of (experiment, customer)."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+
+    name = models.CharField(max_length=100)
+    scenario = models.ForeignKey(Scenario, on_delete=models.CASCADE, related_name="experiments")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    # [{"key": "control", "share": 90, "source": {...}}, {"key": "canary", "share": 10, ...}]
+    variants = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at"]
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            # One running experiment per scenario.
+            models.UniqueConstraint(
+                fields=["scenario"], condition=models.Q(status="running"), name="experiment_one_running_per_scenario"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+
+class ImpressionCount(models.Model):
+    """How many recommendation lists were shown, per day, scenario and variant (flushed from Redis
+    counters by a periodic task): the denominator of click-through rates."""
+
+    day = models.DateField()
+    scenario = models.CharField(max_length=40)
+    experiment = models.ForeignKey(Experiment, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    variant = models.CharField(max_length=40)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar[list[models.BaseConstraint]] = [
+            models.UniqueConstraint(
+                fields=["day", "scenario", "experiment", "variant"],
+                name="impression_count_unique",
+                nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.scenario}/{self.variant}: {self.count}"

@@ -22,6 +22,7 @@ from recommendations.services.training import (
     training_jobs_reap,
 )
 from recommendations.training_settings import TrainingSettings, training_settings_for
+from shelfwise.tenancy import current_schema
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -100,3 +101,51 @@ def training_jobs_reap_all() -> int:
 def erase_customer_from_models(external_id: str) -> int:
     """Remove an erased customer from the stored model bundles of the current store."""
     return customer_erase_from_models(external_id=external_id)
+
+
+@shared_task(name="recommendations.tasks.refresh_recommendations", queue="scoring", acks_late=False)
+def refresh_recommendations(customer_ids: list[str]) -> int:
+    """Recompute and cache these customers' default recommendations (after their new events)."""
+    from catalog.event_settings import event_settings_for
+    from recommendations.serving.engine import CustomerRequest, recommend
+
+    tenant = Tenant.objects.get(schema_name=current_schema())
+    weights = event_settings_for(tenant)
+    for customer_id in customer_ids:
+        recommend(CustomerRequest(tenant_id=tenant.pk, customer_id=customer_id), weights=weights, warming=True)
+    return len(customer_ids)
+
+
+WARM_CUSTOMERS = 1000
+WARM_BATCH = 100
+
+
+@shared_task(name="recommendations.tasks.warm_recommendations", queue="scoring")
+def warm_recommendations(version: int) -> int:
+    """After a promotion: compute the most active customers' lists with the new version."""
+    from django.db.models import Count
+
+    from catalog.models import Event
+
+    customers = list(
+        Event.objects.values_list("customer__external_id", flat=True)
+        .annotate(n=Count("id"))
+        .order_by("-n")[:WARM_CUSTOMERS]
+    )
+    for start in range(0, len(customers), WARM_BATCH):
+        refresh_recommendations.delay(customers[start : start + WARM_BATCH])
+    return len(customers)
+
+
+@shared_task(name="recommendations.tasks.impressions_flush_all", queue="default")
+def impressions_flush_all() -> int:
+    """Beat: move impression counters from Redis to PostgreSQL (yesterday's and today's)."""
+    from recommendations.services.experiments import impressions_flush
+
+    moved = 0
+    today = timezone.now().date()
+    for tenant in Tenant.objects.filter(status=Tenant.Status.ACTIVE):
+        with tenant_context(tenant):
+            for day in (today - timedelta(days=1), today):
+                moved += impressions_flush(day=day)
+    return moved

@@ -5,6 +5,11 @@ from __future__ import annotations
 from celery.schedules import crontab
 
 BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "impressions-flush": {
+        "task": "recommendations.tasks.impressions_flush_all",
+        "schedule": crontab(minute="*"),
+        "options": {"queue": "default", "expires": 60},
+    },
     "trainings-schedule": {
         "task": "recommendations.tasks.trainings_schedule",
         "schedule": crontab(minute="*/10"),

@@ -242,6 +242,7 @@ CORS_EXPOSE_HEADERS = [
     "ratelimit-policy",
     "retry-after",
     "idempotent-replayed",
+    "x-shelfwise-cache",
 ]
 CORS_PREFLIGHT_MAX_AGE = 3600
 
@@ -397,6 +398,12 @@ SHELFWISE_DEMO_FILE = BASE_DIR / ".dev" / "demo.json"
 SHELFWISE_TRAINING_SOFT_TIME_LIMIT = env_int("SHELFWISE_TRAINING_SOFT_TIME_LIMIT", 2 * 3600)
 SHELFWISE_TRAINING_TIME_LIMIT = env_int("SHELFWISE_TRAINING_TIME_LIMIT", 2 * 3600 + 300)
 SHELFWISE_TRAINING_STALE_SECONDS = env_int("SHELFWISE_TRAINING_STALE_SECONDS", 300)
+# Serving: loaded model versions per process (bytes), how long routing config is reused, how
+# long a computed list stays cached (a customer's new event replaces it at once).
+SHELFWISE_MODEL_CACHE_BYTES = env_int("SHELFWISE_MODEL_CACHE_BYTES", 512 * 1024 * 1024)
+SHELFWISE_SERVING_CONFIG_SECONDS = env_float("SHELFWISE_SERVING_CONFIG_SECONDS", 2.0)
+SHELFWISE_RECOMMENDATION_CACHE_SECONDS = env_int("SHELFWISE_RECOMMENDATION_CACHE_SECONDS", 900)
+SHELFWISE_METRICS_TENANT_LABEL = os.environ.get("SHELFWISE_METRICS_TENANT_LABEL", "id")
 
 from shelfwise.observability import init_sentry  # noqa: E402 - needs the settings above
 

@@ -227,3 +227,22 @@ def test_popularity_never_promotes_itself() -> None:
 
     assert not ok
     assert "baseline" in reason
+
+
+def test_penalty_input_removes_filtered_items_and_defaults_to_nothing(taste: EventArrays) -> None:
+    indexer = Indexer.of(taste)
+    matrix = build_matrix(taste, indexer)
+    fitted = algorithms.fit("als", matrix, algorithms.params_for("als"))
+    item_ids = np.array([f"i{i}" for i in indexer.item_ids], dtype=object)
+    run_graph = session(scoring_graph(fitted, item_ids).SerializeToString())
+    inputs = onnx_inputs(fitted, matrix, np.array([0]), 10)
+    allowed = np.arange(matrix.shape[1]) % 2 == 0  # say a filter keeps even items
+
+    _s, plain, _i = run_graph.run(None, inputs)
+    _s, filtered, _i = run_graph.run(
+        None, {**inputs, "penalty": np.where(allowed, 0, -np.inf).astype(np.float32)[None, :]}
+    )
+
+    assert not all(index % 2 == 0 for index in plain[0])
+    assert all(index % 2 == 0 for index in filtered[0])
+    assert len(filtered[0]) == 10  # still a full list

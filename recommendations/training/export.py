@@ -1,7 +1,8 @@
 """ONNX scoring graphs with the model inside, and their verification against numpy.
 
-``scoring.onnx`` — inputs ``exclude`` (int64 [B, E], item indices to leave out, −1 pads) and
-``k`` (int64 [1]) plus, by the model's kind:
+``scoring.onnx`` — inputs ``exclude`` (int64 [B, E], item indices to leave out, −1 pads),
+``k`` (int64 [1]), the optional ``penalty`` (float32 [B or 1, n_items], added to the scores:
+−∞ removes items a filter rules out; it defaults to zeros) plus, by the model's kind:
 
 - ``factors`` / ``dense_history``: ``vector`` (float32 [B, d]) — a customer's factors, or their
   history over all items; scores = ``vector · W`` (W = item factorsᵀ, or EASE's items × items);
@@ -42,11 +43,12 @@ def _ids_tensor(name: str, item_ids: np.ndarray, pad: bool = False) -> onnx.Tens
 
 def _mask_topk_nodes(scores: str) -> list[onnx.NodeProto]:
     return [
+        helper.make_node("Add", [scores, "penalty"], ["penalised"]),
         helper.make_node("Max", ["exclude", "zero_i64"], ["exclude_index"]),
         helper.make_node("GreaterOrEqual", ["exclude", "zero_i64"], ["exclude_valid"]),
         helper.make_node("Where", ["exclude_valid", "neg_inf", "pos_inf"], ["exclude_update"]),
         helper.make_node(
-            "ScatterElements", [scores, "exclude_index", "exclude_update"], ["masked"], axis=1, reduction="min"
+            "ScatterElements", ["penalised", "exclude_index", "exclude_update"], ["masked"], axis=1, reduction="min"
         ),
         helper.make_node("TopK", ["masked", "k"], ["score", "index"], axis=1, largest=1, sorted=1),
         helper.make_node("Gather", ["item_ids", "index"], ["item_id"], axis=0),
@@ -69,7 +71,13 @@ _OUTPUTS = [
 _EXCLUDE_K = [
     helper.make_tensor_value_info("exclude", TensorProto.INT64, ["B", "E"]),
     helper.make_tensor_value_info("k", TensorProto.INT64, [1]),
+    # An input that also has an initializer is optional in ONNX: zeros unless a filter is sent.
+    helper.make_tensor_value_info("penalty", TensorProto.FLOAT, ["P", "N"]),
 ]
+
+
+def _penalty(n_items: int) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.zeros((1, n_items), dtype=np.float32), "penalty")
 
 
 def linear_graph(weights: np.ndarray, item_ids: np.ndarray) -> onnx.ModelProto:
@@ -84,6 +92,7 @@ def linear_graph(weights: np.ndarray, item_ids: np.ndarray) -> onnx.ModelProto:
         [
             numpy_helper.from_array(np.ascontiguousarray(weights, dtype=np.float32), "weights"),
             _ids_tensor("item_ids", item_ids),
+            _penalty(weights.shape[1]),
             *_constants(),
         ],
     )
@@ -135,6 +144,7 @@ def neighbour_graph(neighbour_ids: np.ndarray, neighbour_scores: np.ndarray, ite
             numpy_helper.from_array(np.array([1], dtype=np.int64), "one_1d"),
             numpy_helper.from_array(np.array([-1], dtype=np.int64), "minus_one_1d"),
             numpy_helper.from_array(np.array([n_items], dtype=np.int64), "n_items_1d"),
+            _penalty(n_items),
             *_constants(),
         ],
     )

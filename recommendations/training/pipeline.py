@@ -66,7 +66,7 @@ class PipelineResult:
     interactions: Interactions
     metrics: dict[str, Any]
     timings: dict[str, float]
-    data_counts: dict[str, int]
+    data_counts: dict[str, Any]
     tuning: dict[str, Any]
 
 
@@ -114,11 +114,13 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
         matrix = build_matrix(events, indexer)
         if options.binarize:
             matrix.data[:] = 1.0
-    counts = {
+    counts: dict[str, Any] = {
         "events": len(events),
         "interactions": int(matrix.nnz),
         "customers": int(np.count_nonzero(np.diff(matrix.indptr))),
         "items": int(matrix.shape[1]),
+        # Events after this time are new to the model (serving folds them in).
+        "last_event_time": float(events.times.max()) if len(events) else 0.0,
     }
     _check_enough(counts, options)
 
@@ -181,7 +183,7 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
     )
 
 
-def _check_enough(counts: Mapping[str, int], options: PipelineOptions) -> None:
+def _check_enough(counts: Mapping[str, Any], options: PipelineOptions) -> None:
     missing = []
     if counts["interactions"] < options.min_interactions:
         missing.append(f"{counts['interactions']} interactions (need {options.min_interactions})")

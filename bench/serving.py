@@ -1,0 +1,263 @@
+"""Serving throughput and latency under load, next to a bare-Django ceiling in the same run.
+
+    python bench/serving.py [--json] [--seconds 20] [--connections 32]
+
+Starts a throw-away stack the way `make run` does (gunicorn with shelfwise/gunicorn_conf.py and
+WEB_CONCURRENCY=2, a scoring worker), builds a large generated store — 100,000 items and 200,000
+customers with 8 events each (1.6 million, loaded with COPY: setup, not measured), trains an
+ALS model on it — and drives it with wrk (loopback, one thread, --connections, --seconds):
+
+- ceiling: a bare Django view that returns one Redis value, through the same middleware
+- cache_hit: recommendations for 2,000 customers whose lists are cached
+- cache_miss: recommendations for customers never asked for before (ONNX scoring each time)
+- similar: similar items for random items
+
+Then freshness: for 100 customers, a view event on their first recommendation is sent and the
+recommendations are asked for until that item has left them; the time from sending the event to
+that answer is the event-to-fresh-recommendation latency (p95 printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._stack import Stack, print_json, stack  # noqa: E402
+
+ITEMS = 100_000
+CUSTOMERS = 200_000
+EVENTS_PER_CUSTOMER = 8
+GROUPS = 200
+HOT_CUSTOMERS = 2_000
+
+
+def _ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
+        found = shutil.which("wrk")
+    if not found:
+        raise SystemExit("wrk is needed (Debian: apt-get install wrk)")
+    return found
+
+
+def _request(base: str, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any, dict[str, str]]:
+    url = urlparse(base)
+    conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80, timeout=60)
+    headers = {"Authorization": f"Bearer {key}"}
+    payload = None
+    if body is not None:
+        payload = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    conn.request(method, path, body=payload, headers=headers)
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, json.loads(data) if data else None, dict(response.getheaders())
+
+
+def _expect_ok(status: int, what: str) -> None:
+    if status != 200:
+        raise RuntimeError(f"{what} answered {status} while building the store")
+
+
+def _build_store(running: Stack) -> str:
+    """The tenant, a plan without practical rate limits, items, customers, events, a model."""
+    running.manage(
+        "shell",
+        "-c",
+        "from tenants.models import Plan; Plan.objects.get_or_create(code='bench', defaults=dict(name='Bench', "
+        "requests_per_minute=10_000_000, burst=1_000_000, max_api_keys=20))",
+    )
+    key = running.create_tenant("servebench", plan="bench")
+    rng = random.Random(11)
+    for start in range(0, ITEMS, 10_000):
+        rows = [
+            {"item_id": f"i{n}", "title": f"Item {n}", "categories": [f"g{n % GROUPS}"], "price": float(n % 500),
+             "currency": "GBP", "in_stock": n % 5 != 0}
+            for n in range(start, start + 10_000)
+        ]  # fmt: skip
+        status, _body, _h = _request(running.base_url, "POST", "/api/v1/items:batch", key, {"items": rows})
+        _expect_ok(status, "items:batch")
+
+    import psycopg
+
+    now = datetime.now(UTC)
+    with psycopg.connect(running.env["DATABASE_URL"]) as conn:
+        conn.execute("SET search_path = t_servebench")
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(
+                "COPY catalog_customer (external_id, anonymous, properties, created_at, updated_at) FROM STDIN"
+            ) as copy,
+        ):
+            for n in range(CUSTOMERS):
+                copy.write_row((f"c{n}", False, "{}", now, now))
+        items = dict(conn.execute("SELECT external_id, id FROM catalog_item").fetchall())
+        customers = dict(conn.execute("SELECT external_id, id FROM catalog_customer").fetchall())
+        with (
+            conn.cursor() as cursor,
+            cursor.copy(
+                "COPY catalog_event (event_id, customer_id, item_id, type, value, timestamp, properties, received_at)"
+                " FROM STDIN"
+            ) as copy,
+        ):
+            for n in range(CUSTOMERS):
+                liked = rng.randrange(GROUPS)
+                for e in range(EVENTS_PER_CUSTOMER):
+                    group = liked if rng.random() < 0.8 else rng.randrange(GROUPS)
+                    item = group + GROUPS * rng.randrange(ITEMS // GROUPS)
+                    when = now - timedelta(minutes=rng.randrange(60 * 24 * 30))
+                    copy.write_row((f"b{n}-{e}", customers[f"c{n}"], items[f"i{item}"], "view", None, when, "{}", now))
+        conn.execute("ANALYZE")
+        conn.commit()
+    # A model: ALS with settled parameters (quality is bench/quality.py's business).
+    status, _body, _h = _request(
+        running.base_url,
+        "PATCH",
+        "/api/v1/settings",
+        key,
+        {"training": {"params": {"als": {"factors": 64, "iterations": 8, "regularization": 10.0, "alpha": 1.0}}}},
+    )
+    _expect_ok(status, "settings")
+    started = time.perf_counter()
+    running.manage("model_train", "--tenant", "servebench", "--now")
+    print(f"  trained in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    return key
+
+
+_WRK_SCRIPT = """
+local paths = {}
+local n = 0
+init = function(args)
+  for line in io.lines(args[1]) do n = n + 1; paths[n] = line end
+end
+local i = 0
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i - 1) % n + 1], {["Authorization"] = "Bearer KEY"})
+end
+"""
+
+
+def _wrk(wrk: str, base: str, key: str, paths: list[str], *, seconds: int, connections: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        paths_file = Path(folder) / "paths.txt"
+        paths_file.write_text("\n".join(paths) + "\n")
+        script = Path(folder) / "script.lua"
+        script.write_text(_WRK_SCRIPT.replace("KEY", key))
+        result = subprocess.run(
+            [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script),
+             base, "--", str(paths_file)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    out = result.stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    latency = {p: _ms(re.search(rf"^\s+{p}%\s+([\d.]+\w+)", out, re.M).group(1)) for p in ("50", "99")}  # type: ignore[union-attr]
+    return {
+        "rps": round(rps, 1),
+        "p50_ms": latency["50"],
+        "p99_ms": latency["99"],
+        "non_2xx": int(errors.group(1)) if errors else 0,
+    }
+
+
+def _ms(value: str) -> float:
+    number = float(re.match(r"[\d.]+", value).group(0))  # type: ignore[union-attr]
+    unit = value[len(re.match(r"[\d.]+", value).group(0)) :]  # type: ignore[union-attr]
+    return round(number * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit], 2)
+
+
+def _freshness(base: str, key: str, customers: list[str]) -> list[float]:
+    """Seconds from sending an event to the first answer that reflects it."""
+    samples = []
+    for customer in customers:
+        path = f"/api/v1/customers/{customer}/recommendations?count=10"
+        _status, body, _h = _request(base, "GET", path, key)
+        top = body["items"][0]["item_id"]
+        began = time.perf_counter()
+        _request(
+            base, "POST", "/api/v1/events", key, {"events": [{"customer_id": customer, "item_id": top, "type": "view"}]}
+        )
+        while True:
+            _status, body, _h = _request(base, "GET", path, key)
+            if top not in [row["item_id"] for row in body["items"]]:
+                break
+            if time.perf_counter() - began > 10:
+                break
+        samples.append(time.perf_counter() - began)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    wrk = _ensure_wrk()
+
+    with stack(web_workers=int(os.environ.get("WEB_CONCURRENCY", "2")), celery_queues="scoring,default",
+               settings="bench.settings") as running:  # fmt: skip
+        print("building the store (100k items, 200k customers, 1.6M events) and a model…", file=sys.stderr)
+        key = _build_store(running)
+        import redis
+
+        redis.Redis.from_url(running.env["REDIS_URL"]).set("bench:ceiling", json.dumps({"items": list(range(10))}))
+        base = running.base_url
+        hot = [f"/api/v1/customers/c{n}/recommendations" for n in range(HOT_CUSTOMERS)]
+        for path in hot:  # warm the cache
+            _request(base, "GET", path, key)
+        cold = [f"/api/v1/customers/c{n}/recommendations" for n in range(HOT_CUSTOMERS, CUSTOMERS)]
+        random.Random(5).shuffle(cold)
+        similar = [f"/api/v1/items/i{n}/similar" for n in random.Random(6).sample(range(ITEMS), 20_000)]
+        results = {}
+        for name, paths in (
+            ("ceiling", ["/api/bench/ceiling"]),
+            ("cache_hit", hot),
+            ("cache_miss", cold),
+            ("similar", similar),
+        ):
+            results[name] = _wrk(wrk, base, key, paths, seconds=args.seconds, connections=args.connections)
+            print(f"  {name}: {results[name]}", file=sys.stderr)
+        fresh = sorted(
+            _freshness(base, key, [f"c{n}" for n in range(HOT_CUSTOMERS + 150_000, HOT_CUSTOMERS + 150_100)])
+        )
+        freshness_p95 = fresh[int(0.95 * (len(fresh) - 1))] * 1000
+
+    ceiling = results["ceiling"]["rps"]
+    if args.json:
+        print_json({**{name: {k: v for k, v in value.items() if k != "non_2xx"} for name, value in results.items()},
+                    "freshness_p95_ms": round(freshness_p95, 1)})  # fmt: skip
+        return 0
+    print(f"Serving benchmark ({args.connections} connections, {args.seconds}s per case, wrk, WEB_CONCURRENCY=2)")
+    print(f"{'case':<12} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'of ceiling':>11} {'non-2xx':>8}")
+    for name, value in results.items():
+        share = f"{value['rps'] / ceiling:.0%}" if ceiling else "-"
+        figures = f"{value['rps']:>9.1f} {value['p50_ms']:>8.2f} {value['p99_ms']:>8.2f}"
+        print(f"{name:<12} {figures} {share:>11} {value['non_2xx']:>8}")
+    print(f"event-to-fresh-recommendation p95: {freshness_p95:.1f} ms (100 customers; max {fresh[-1] * 1000:.1f} ms)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The recommendation cache in Redis, per tenant.
+
+Key: ``sw:<tenant>:c:<customer hash>:rec:<scenario>:<variant>:<version>:<filter hash>:<seen>:<gen>``
+— under the customer's prefix, so erasing a customer erases their cached lists too. ``gen`` is the
+customer's generation, bumped by every event they send: a new event makes the next request a
+miss, and a new active version changes the key. One Lua call reads the generation, the list,
+counts the hit or miss and the impression; misses are computed once (single flight) while
+concurrent requests for the same key wait briefly for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from django.conf import settings
+
+from catalog.features import customer_key
+from shelfwise.redis_client import redis_call, tenant_key
+
+SINGLE_FLIGHT_SECONDS = 2.0
+WAIT_STEP = 0.01
+
+# KEYS[1] generation, KEYS[2] cache prefix, KEYS[3] daily stats, KEYS[4] daily impressions.
+# ARGV[1] impression field ('' for none), ARGV[2] '1' to count the hit or miss.
+# Returns {generation, cached value or false}.
+_LOOKUP_LUA = """
+local gen = redis.call('GET', KEYS[1]) or '0'
+local value = redis.call('GET', KEYS[2] .. ':' .. gen)
+if ARGV[2] == '1' then
+  local field = value and 'hit' or 'miss'
+  if redis.call('HINCRBY', KEYS[3], field, 1) == 1 then redis.call('EXPIRE', KEYS[3], 40 * 86400) end
+end
+if ARGV[1] ~= '' then
+  if redis.call('HINCRBY', KEYS[4], ARGV[1], 1) == 1 then redis.call('EXPIRE', KEYS[4], 40 * 86400) end
+end
+return {gen, value or false}
+"""
+
+_scripts: dict[str, Any] = {}
+
+
+def _script(client: Any, source: str) -> Any:
+    script = _scripts.get(source)
+    if script is None:
+        script = client.register_script(source)
+        _scripts[source] = script
+    return script
+
+
+def _day(now: datetime | None = None) -> str:
+    return f"{(now or datetime.now(UTC)):%Y%m%d}"
+
+
+def stats_key(tenant_id: int, day: str) -> str:
+    return tenant_key(tenant_id, "stats", day)
+
+
+def impressions_key(tenant_id: int, day: str) -> str:
+    return tenant_key(tenant_id, "imp", day)
+
+
+def impression_field(scenario: str, experiment_id: int, variant: str) -> str:
+    return f"{scenario}|{experiment_id}|{variant}"
+
+
+@dataclass
+class Lookup:
+    key: str | None  # the full cache key (None if Redis is unavailable)
+    value: dict[str, Any] | None
+
+
+def lookup(
+    *, tenant_id: int, customer_id: str, parts: tuple[object, ...], impression: str, count_stats: bool = True
+) -> Lookup:
+    """The cached list (if any) and the key to store a computed one under."""
+    prefix = customer_key(tenant_id, customer_id, "rec", *parts)
+    keys = [
+        customer_key(tenant_id, customer_id, "gen"),
+        prefix,
+        stats_key(tenant_id, _day()),
+        impressions_key(tenant_id, _day()),
+    ]
+
+    def run(client: Any) -> Lookup:
+        args = [impression, "1" if count_stats else "0"]
+        generation, raw = _script(client, _LOOKUP_LUA)(keys=keys, args=args, client=client)
+        key = f"{prefix}:{generation.decode() if isinstance(generation, bytes) else generation}"
+        return Lookup(key, orjson.loads(raw) if raw else None)
+
+    return redis_call(run, default=Lookup(None, None))
+
+
+def store(key: str | None, value: dict[str, Any]) -> None:
+    if key is None:
+        return
+    payload = orjson.dumps(value)
+    redis_call(
+        lambda client: client.set(key, payload, ex=settings.SHELFWISE_RECOMMENDATION_CACHE_SECONDS), default=None
+    )
+
+
+def _claim(lock: str) -> Callable[[Any], Any]:
+    return lambda client: client.set(lock, b"1", nx=True, px=int(SINGLE_FLIGHT_SECONDS * 1000))
+
+
+def single_flight(key: str | None, compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+    """Compute ``key``'s value once across processes: the first caller computes and stores it,
+    the others wait (briefly) for it. Returns (value, computed_here)."""
+    if key is None:
+        return compute(), True
+    lock = f"{key}:lock"
+    acquired: Any = redis_call(_claim(lock), default=True)  # without Redis, compute here
+    if acquired:
+        try:
+            value = compute()
+            store(key, value)
+            return value, True
+        finally:
+            redis_call(lambda client: client.delete(lock), default=None)
+    deadline = time.monotonic() + SINGLE_FLIGHT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(WAIT_STEP)
+        raw = redis_call(lambda client: client.get(key), default=None)
+        if raw:
+            return orjson.loads(raw), False
+        if not redis_call(lambda client: client.exists(lock), default=0):
+            break
+    value = compute()  # the first computation failed or took too long: do it here
+    store(key, value)
+    return value, True
+
+
+def count_impression(*, tenant_id: int, field: str) -> None:
+    """An impression of a list not served through the cache (popular, trending, session, similar)."""
+    key = impressions_key(tenant_id, _day())
+    redis_call(lambda client: client.hincrby(key, field, 1), default=None)
+
+
+def bump_generations(tenant_id: int, customer_ids: list[str]) -> None:
+    """New events: every cached list of these customers is stale from now on."""
+    if not customer_ids:
+        return
+
+    def bump(client: Any) -> None:
+        pipe = client.pipeline(transaction=False)
+        for customer_id in customer_ids:
+            pipe.incr(customer_key(tenant_id, customer_id, "gen"))
+            pipe.expire(customer_key(tenant_id, customer_id, "gen"), 90 * 86400)
+        pipe.execute()
+
+    redis_call(bump, default=None)
+
+
+def daily_stats(tenant_id: int, day: str) -> dict[str, int]:
+    raw: Any = redis_call(lambda client: client.hgetall(stats_key(tenant_id, day)), default=None)
+    return {key.decode(): int(value) for key, value in (raw or {}).items()}
+
+
+def refresh_claim(tenant_id: int, customer_ids: list[str], window_ms: int) -> list[str]:
+    """The customers not already queued for a refresh in the last ``window_ms`` (debounce)."""
+
+    def claim(client: Any) -> list[str]:
+        pipe = client.pipeline(transaction=False)
+        for customer_id in customer_ids:
+            pipe.set(customer_key(tenant_id, customer_id, "refresh"), b"1", nx=True, px=window_ms)
+        return [customer_id for customer_id, ok in zip(customer_ids, pipe.execute(), strict=True) if ok]
+
+    return redis_call(claim, default=[])

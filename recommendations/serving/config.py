@@ -1,0 +1,149 @@
+"""What a store serves: its active version, its usable versions, scenarios and running
+experiments — read from its schema and reused for SHELFWISE_SERVING_CONFIG_SECONDS per process.
+
+Routing assigns a customer to a variant by a stable hash of (experiment, customer), so the same
+customer sees the same variant for the whole experiment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from recommendations.models import Experiment, ModelVersion, Scenario
+
+DEFAULT_SCENARIO = "default"
+DEFAULT_SOURCE: dict[str, Any] = {"kind": "active"}
+BUCKETS = 10_000
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    id: int
+    version: int
+    algorithm: str
+    artifact_path: str
+
+
+@dataclass(frozen=True)
+class Variant:
+    key: str
+    index: int
+    share: float
+    source: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a request goes: the scenario, the experiment (0: none) and variant, its source."""
+
+    scenario: str
+    experiment_id: int
+    variant: str
+    variant_index: int
+    source: dict[str, Any]
+
+
+@dataclass
+class ServingConfig:
+    tenant_id: int
+    active: VersionRef | None
+    versions: dict[int, VersionRef]  # usable (ready / active / retired with files) by number
+    scenarios: dict[str, dict[str, Any]]  # key -> default source
+    experiments: dict[str, tuple[int, list[Variant]]]  # scenario key -> (experiment id, variants)
+    loaded_at: float = field(default_factory=time.monotonic)
+
+    def resolve(self, source: dict[str, Any]) -> VersionRef | None:
+        """The model version a variant's source points at (None: popularity / trending)."""
+        kind = source.get("kind", "active")
+        if kind == "active":
+            return self.active
+        if kind == "version":
+            return self.versions.get(int(source.get("version", 0)))
+        if kind == "algorithm":
+            candidates = [v for v in self.versions.values() if v.algorithm == source.get("algorithm")]
+            return max(candidates, key=lambda v: v.version) if candidates else None
+        return None
+
+    def serving_version_ids(self) -> set[int]:
+        ids = {self.active.id} if self.active else set()
+        for _experiment, variants in self.experiments.values():
+            for variant in variants:
+                ref = self.resolve(variant.source)
+                if ref is not None:
+                    ids.add(ref.id)
+        return ids
+
+    def route(self, scenario: str, customer_id: str | None) -> Route:
+        experiment = self.experiments.get(scenario)
+        if experiment is not None and customer_id is not None:
+            experiment_id, variants = experiment
+            bucket = assignment_bucket(experiment_id, customer_id)
+            threshold = 0.0
+            for variant in variants:
+                threshold += variant.share * BUCKETS / 100.0
+                if bucket < threshold:
+                    return Route(scenario, experiment_id, variant.key, variant.index, variant.source)
+            last = variants[-1]
+            return Route(scenario, experiment_id, last.key, last.index, last.source)
+        source = self.scenarios.get(scenario) or DEFAULT_SOURCE
+        return Route(scenario, 0, "default", 0, source)
+
+
+def assignment_bucket(experiment_id: int, customer_id: str) -> int:
+    """0..9999, stable for an (experiment, customer) pair and independent across experiments."""
+    digest = hashlib.blake2b(f"{experiment_id}:{customer_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % BUCKETS
+
+
+def _read(tenant_id: int) -> ServingConfig:
+    usable = ModelVersion.objects.filter(
+        status__in=[ModelVersion.Status.ACTIVE, ModelVersion.Status.READY, ModelVersion.Status.RETIRED],
+        artifacts_purged_at__isnull=True,
+        name="default",
+    ).only("id", "version", "algorithm", "artifact_path", "status")
+    versions, active = {}, None
+    for row in usable:
+        ref = VersionRef(row.pk, row.version, row.algorithm, row.artifact_path)
+        versions[row.version] = ref
+        if row.status == ModelVersion.Status.ACTIVE:
+            active = ref
+    scenarios = {row.key: row.default_source or DEFAULT_SOURCE for row in Scenario.objects.all()}
+    experiments: dict[str, tuple[int, list[Variant]]] = {}
+    for experiment in Experiment.objects.filter(status=Experiment.Status.RUNNING).select_related("scenario"):
+        variants = [
+            Variant(str(v["key"]), index, float(v["share"]), dict(v["source"]))
+            for index, v in enumerate(experiment.variants)
+        ]
+        if variants:
+            experiments[experiment.scenario.key] = (experiment.pk, variants)
+    return ServingConfig(tenant_id, active, versions, scenarios, experiments)
+
+
+_configs: dict[int, ServingConfig] = {}
+_lock = threading.Lock()
+
+
+def serving_config(tenant_id: int) -> ServingConfig:
+    """The store's serving configuration (from its schema; reused for a couple of seconds)."""
+    cached = _configs.get(tenant_id)
+    if cached is not None and time.monotonic() - cached.loaded_at < settings.SHELFWISE_SERVING_CONFIG_SECONDS:
+        return cached
+    config = _read(tenant_id)
+    with _lock:
+        _configs[tenant_id] = config
+    from recommendations.serving.loader import model_cache
+
+    model_cache().drop_tenant_versions(tenant_id, config.serving_version_ids())
+    return config
+
+
+def serving_config_forget(tenant_id: int) -> None:
+    """Re-read the configuration on the next request (after a change made by this process)."""
+    with _lock:
+        _configs.pop(tenant_id, None)

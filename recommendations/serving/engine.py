@@ -1,0 +1,469 @@
+"""Recommendation serving: for a customer, similar items, popular/trending, a session.
+
+For a customer: route (scenario → variant → model version) → cache → on a miss, score with ONNX
+Runtime: known customers with their trained vector, or — when they sent events since the
+model was trained, or are new — a vector folded in from their interactions (ALS closed form) or
+their history (item-based models). Seen and excluded items are left out, filters applied as
+masks. Anything short (unknown customer, no model, a damaged bundle, a narrow filter) is topped
+up from the fallback chain: live popularity in Redis → the model's own popularity → event counts
+in PostgreSQL. The answer says which strategy produced it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from catalog import selectors as catalog_selectors
+from catalog.event_settings import EventSettings
+from catalog.features import popular_items
+from recommendations.serving import cache
+from recommendations.serving.config import Route, ServingConfig, VersionRef, serving_config
+from recommendations.serving.filters import Filters
+from recommendations.serving.loader import LoadedModel, model_cache
+from recommendations.serving.metrics import recommendation_served, scoring_observed
+from recommendations.training.algorithms import als_fold_in
+
+logger = logging.getLogger(__name__)
+
+CANDIDATES = 100  # the length of a cached list; `count` is at most this
+MAX_COUNT = 100
+POPULAR_CACHE_SECONDS = 60.0
+_TOKEN_ALPHABET = string.ascii_lowercase + string.digits
+
+
+def recommendation_id(experiment_id: int, variant_index: int) -> str:
+    """``rec_<experiment>_<variant>_<random>``: events that carry it are attributed to the
+    variant without any lookup."""
+    token = "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(12))
+    return f"rec_{experiment_id}_{variant_index}_{token}"
+
+
+@dataclass
+class Served:
+    items: list[tuple[str, float]]
+    strategy: str  # model | fallback
+    route: Route
+    version: int | None
+    cache: str = "none"  # hit | miss | none
+    recommendation_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.recommendation_id:
+            self.recommendation_id = recommendation_id(self.route.experiment_id, self.route.variant_index)
+
+
+@dataclass
+class CustomerRequest:
+    tenant_id: int
+    customer_id: str
+    scenario: str = "default"
+    count: int = 10
+    filters: Filters = field(default_factory=Filters)
+    exclude: frozenset[str] = frozenset()
+    exclude_seen: bool = True
+
+
+# --------------------------------------------------------------------------- customers
+
+
+def recommend(request: CustomerRequest, *, weights: EventSettings, warming: bool = False) -> Served:
+    """Recommendations for one customer (cached per customer, scenario variant, version, filter).
+    ``warming``: computed ahead of a request (by a worker): no impression, no hit/miss count."""
+    config = serving_config(request.tenant_id)
+    route = config.route(request.scenario, request.customer_id)
+    version = config.resolve(route.source)
+    source_key = str(version.version) if version is not None else str(route.source.get("kind", "popularity"))
+    parts = (route.scenario, route.variant, source_key, request.filters.key(), "s" if request.exclude_seen else "a")
+    field_name = "" if warming else cache.impression_field(route.scenario, route.experiment_id, route.variant)
+    found = cache.lookup(
+        tenant_id=request.tenant_id,
+        customer_id=request.customer_id,
+        parts=parts,
+        impression=field_name,
+        count_stats=not warming,
+    )
+    if found.value is not None:
+        value, state = found.value, "hit"
+    elif found.key is None:  # Redis unavailable: count the impression when it is back; compute
+        value, state = _compute_for_customer(config, route, version, request, weights), "none"
+    else:
+        value, _computed = cache.single_flight(
+            found.key, lambda: _compute_for_customer(config, route, version, request, weights)
+        )
+        state = "miss"
+    items = [(item, score) for item, score in value["items"] if item not in request.exclude]
+    if len(items) < request.count and len(value["items"]) >= CANDIDATES:
+        # The explicit exclusions ate into a full cached list: compute a longer one for this
+        # request only (a short cached list means there is nothing more to recommend).
+        value = _compute_for_customer(
+            config, route, version, request, weights, candidates=CANDIDATES + len(request.exclude)
+        )
+        items = [(item, score) for item, score in value["items"] if item not in request.exclude]
+    served = Served(items[: request.count], value["strategy"], route, value.get("version"), state)
+    if not warming:
+        recommendation_served(tenant_id=request.tenant_id, endpoint="customer", strategy=served.strategy, cache=state)
+    return served
+
+
+def _compute_for_customer(
+    config: ServingConfig,
+    route: Route,
+    version: VersionRef | None,
+    request: CustomerRequest,
+    weights: EventSettings,
+    *,
+    candidates: int = CANDIDATES,
+) -> dict[str, Any]:
+    """The list for one customer (top ``candidates``), to cache."""
+    model = _load(config, version)
+    items: list[tuple[str, float]] = []
+    seen: set[str] = set()
+    if route.source.get("kind") == "trending":
+        items = _trending(request.tenant_id, candidates, request.filters, set())
+    elif model is not None:
+        vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, weights)
+        if vector is not None or history is not None:
+            items = _score(model, vector=vector, history=history, exclude=seen if request.exclude_seen else set(),
+                           filters=request.filters, k=candidates)  # fmt: skip
+    strategy = "model" if items else "fallback"
+    if not request.exclude_seen:
+        seen = set()
+    elif not seen:
+        seen = _seen_without_model(request.tenant_id, request.customer_id)
+    if len(items) < candidates:
+        items = _top_up(request.tenant_id, items, candidates, request.filters, seen | {i for i, _ in items}, model)
+    return {"items": [[item, round(float(score), 6)] for item, score in items], "strategy": strategy,
+            "version": model.version if model is not None and strategy == "model" else None}  # fmt: skip
+
+
+def _load(config: ServingConfig, version: VersionRef | None) -> LoadedModel | None:
+    """The loaded version; if its bundle is damaged, the newest earlier usable version."""
+    if version is None:
+        return None
+    earlier = sorted((v for v in config.versions.values() if v.version < version.version), key=lambda v: -v.version)
+    candidates = [version, *earlier]
+    for candidate in candidates[:3]:
+        model = model_cache().get(
+            tenant_id=config.tenant_id,
+            version_id=candidate.id,
+            version=candidate.version,
+            artifact_path=candidate.artifact_path,
+        )
+        if model is not None:
+            return model
+    return None
+
+
+def _customer_inputs(
+    model: LoadedModel, tenant_id: int, customer_id: str, weights: EventSettings
+) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None, set[str]]:
+    """(vector for factor models, (indices, weights) history for item-based ones, seen items)."""
+    history_index, history_weight = model.history_of(customer_id)
+    seen = {model.item_ids[i] for i in history_index}
+    known = customer_id in model.customer_index
+    # What the customer did since the model was trained (or at all, if it never saw them), from
+    # PostgreSQL: an indexed read, and right even if Redis lost its data.
+    since = datetime.fromtimestamp(model.last_event_time, tz=UTC) if known else None
+    events = catalog_selectors.customer_recent_events(external_id=customer_id, since=since)
+    new_events = [(item, weights.weight(kind, value)) for item, kind, value, _ts in events]
+    seen |= {item for item, _w in new_events}
+    new_index = [(model.item_index[item], w) for item, w in new_events if item in model.item_index and w > 0]
+
+    if model.kind == "factors":
+        if model.algorithm == "popularity":
+            return np.ones(1, dtype=np.float32), None, seen
+        if new_index and model.fold_in and model.item_factors is not None and model.gram is not None:
+            combined: dict[int, float] = {}
+            for index, weight in zip(history_index.tolist(), history_weight.tolist(), strict=True):
+                combined[index] = combined.get(index, 0.0) + float(weight)
+            for index, weight in new_index:
+                combined[index] = combined.get(index, 0.0) + weight
+            vector = als_fold_in(
+                model.item_factors,
+                model.gram,
+                regularization=model.fold_in["regularization"],
+                alpha=model.fold_in["alpha"],
+                items=np.array(list(combined)),
+                values=np.array(list(combined.values()), dtype=np.float32),
+            )
+            return vector, None, seen
+        if known and model.customer_factors is not None:
+            return model.customer_factors[model.customer_index[customer_id]], None, seen
+        return None, None, seen
+    indices = sorted(set(history_index.tolist()) | {index for index, _w in new_index})
+    if not indices:
+        return None, None, seen
+    return None, (np.array(indices, dtype=np.int64), np.ones(len(indices), dtype=np.float32)), seen
+
+
+def _penalty(model: LoadedModel, filters: Filters) -> np.ndarray | None:
+    """−∞ for the model's items a filter rules out (deleted items always); None if none are."""
+
+    def compute() -> np.ndarray:
+        if filters.empty:
+            deleted = _deleted_items()
+            ruled_out = np.array([item in deleted for item in model.item_ids], dtype=bool)
+        else:
+            allowed = filters.matching()
+            ruled_out = np.array([item not in allowed for item in model.item_ids], dtype=bool)
+        penalty = np.zeros((1, model.n_items), dtype=np.float32)
+        penalty[0, ruled_out] = -np.inf
+        return penalty
+
+    penalty = model.mask(filters.key(), compute)
+    if penalty is not None and filters.empty and not np.isinf(penalty).any():
+        return None  # nothing ruled out: the graph's default (zeros) does the same, cheaper
+    return penalty
+
+
+def _deleted_items() -> set[str]:
+    from catalog.models import Item
+
+    return set(Item.objects.filter(deleted_at__isnull=False).values_list("external_id", flat=True))
+
+
+def _score(
+    model: LoadedModel,
+    *,
+    vector: np.ndarray | None,
+    history: tuple[np.ndarray, np.ndarray] | None,
+    exclude: set[str],
+    filters: Filters,
+    k: int,
+) -> list[tuple[str, float]]:
+    excluded = [model.item_index[item] for item in exclude if item in model.item_index]
+    k = min(k, model.n_items)
+    penalty = _penalty(model, filters)
+    if penalty is not None and not model.takes_penalty:
+        excluded += np.flatnonzero(np.isinf(penalty[0])).tolist()
+    inputs: dict[str, np.ndarray] = {
+        "exclude": np.array([excluded or [-1]], dtype=np.int64),
+        "k": np.array([k], dtype=np.int64),
+    }
+    if penalty is not None and model.takes_penalty:
+        inputs["penalty"] = penalty
+    if model.kind == "factors":
+        inputs["vector"] = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+    elif model.kind == "dense_history":
+        dense = np.zeros((1, model.n_items), dtype=np.float32)
+        if history is not None:
+            dense[0, history[0]] = 1.0
+        inputs["vector"] = dense
+    else:
+        assert history is not None  # noqa: S101 - _customer_inputs returns a history for item-based models
+        inputs["history"] = history[0].reshape(1, -1)
+        inputs["history_weight"] = history[1].reshape(1, -1)
+    started = time.perf_counter()
+    scores, _index, ids = model.scoring.run(None, inputs)
+    scoring_observed(seconds=time.perf_counter() - started, batch=1)
+    return [(str(item), float(score)) for item, score in zip(ids[0], scores[0], strict=True) if np.isfinite(score)]
+
+
+# --------------------------------------------------------------------------- fallback chain
+
+
+_popular_cache: dict[tuple[int, str], tuple[float, list[tuple[str, float]]]] = {}
+_popular_lock = threading.Lock()
+
+
+def _popular_from_database(tenant_id: int, filters: Filters, limit: int) -> list[tuple[str, float]]:
+    """All-time event counts per item (the last link of the chain), reused for a minute."""
+    key = (tenant_id, filters.key())
+    now = time.monotonic()
+    cached = _popular_cache.get(key)
+    if cached is not None and now - cached[0] < POPULAR_CACHE_SECONDS and len(cached[1]) >= min(limit, len(cached[1])):
+        return cached[1][:limit]
+    where, params = filters.where()
+    rows = catalog_selectors.popular_item_ids(limit=max(limit, CANDIDATES * 2), where=where, params=params)
+    with _popular_lock:
+        _popular_cache[key] = (now, rows)
+    return rows[:limit]
+
+
+def _keep_matching(candidates: Sequence[tuple[str, float]], filters: Filters) -> list[tuple[str, float]]:
+    if not candidates:
+        return []
+    allowed = filters.matching([item for item, _ in candidates])
+    return [(item, score) for item, score in candidates if item in allowed]
+
+
+def _popular(  # noqa: PLR0917 - internal; positional reads naturally at its call sites
+    tenant_id: int, kind: str, limit: int, filters: Filters, exclude: set[str], model: LoadedModel | None = None
+) -> list[tuple[str, float]]:
+    """Popular (``pop``) or trending (``trend``) items: Redis, then the model, then PostgreSQL."""
+    out: list[tuple[str, float]] = []
+    taken = set(exclude)
+
+    def add(candidates: Iterable[tuple[str, float]]) -> None:
+        for item, score in candidates:
+            if item not in taken and len(out) < limit:
+                out.append((item, score))
+                taken.add(item)
+
+    live = popular_items(tenant_id, kind, limit * 4 + len(exclude))
+    if live:
+        add(_keep_matching(live, filters))
+    if len(out) < limit and model is not None and model.n_items:
+        counts = np.diff(model.history.tocsc().indptr)
+        order = np.argsort(-counts, kind="stable")[: limit * 4 + len(exclude)]
+        add(_keep_matching([(model.item_ids[i], float(counts[i])) for i in order], filters))
+    if len(out) < limit:
+        add(_popular_from_database(tenant_id, filters, limit + len(exclude)))
+    return _relative(out)
+
+
+def _relative(items: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """Popularity scores as a share of the best one (raw decayed counts mean nothing to a store)."""
+    best = max((score for _item, score in items), default=0.0)
+    if best <= 0:
+        return items
+    return [(item, score / best) for item, score in items]
+
+
+def _trending(tenant_id: int, limit: int, filters: Filters, exclude: set[str]) -> list[tuple[str, float]]:
+    return _popular(tenant_id, "trend", limit, filters, exclude)
+
+
+def _top_up(  # noqa: PLR0917 - internal; positional reads naturally at its call sites
+    tenant_id: int,
+    items: list[tuple[str, float]],
+    count: int,
+    filters: Filters,
+    exclude: set[str],
+    model: LoadedModel | None = None,
+) -> list[tuple[str, float]]:
+    missing = count - len(items)
+    if missing <= 0:
+        return items
+    return items + _popular(tenant_id, "pop", missing, filters, exclude | {item for item, _ in items}, model)
+
+
+def _seen_without_model(tenant_id: int, customer_id: str) -> set[str]:
+    return {item for item, _k, _v, _t in catalog_selectors.customer_recent_events(external_id=customer_id, limit=200)}
+
+
+# --------------------------------------------------------------------------- other lists
+
+
+def popular(tenant_id: int, *, kind: str, count: int, filters: Filters, exclude: frozenset[str]) -> Served:
+    """The store's popular (30-day half-life) or trending (1-day) items."""
+    config = serving_config(tenant_id)
+    route = Route(kind, 0, "default", 0, {"kind": kind})
+    model = _load(config, config.active)
+    items = _popular(tenant_id, "pop" if kind == "popular" else "trend", count, filters, set(exclude), model)
+    cache.count_impression(tenant_id=tenant_id, field=cache.impression_field(kind, 0, "default"))
+    recommendation_served(tenant_id=tenant_id, endpoint=kind, strategy="popularity", cache="none")
+    return Served(items, "popularity", route, None)
+
+
+def similar(
+    tenant_id: int,
+    *,
+    item_id: str,
+    count: int,
+    filters: Filters,
+    exclude: frozenset[str],
+    customer_id: str | None,
+    weights: EventSettings,
+) -> Served:
+    """Items similar to ``item_id`` (the model's neighbours); re-ranked for ``customer_id`` if given.
+    Raises LookupError if the store has no such item."""
+    categories = catalog_selectors.item_categories(external_id=item_id)
+    if categories is None:
+        raise LookupError(item_id)
+    config = serving_config(tenant_id)
+    route = Route("similar", 0, "default", 0, {"kind": "active"})
+    model = _load(config, config.active)
+    taken = set(exclude) | {item_id}
+    seen: set[str] = set()
+    items: list[tuple[str, float]] = []
+    strategy = "fallback"
+    if model is not None and item_id in model.item_index:
+        scores, _index, ids = model.similar.run(None, {"item": np.array([model.item_index[item_id]], dtype=np.int64)})
+        candidates = [(str(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i and np.isfinite(s)]
+        if not filters.empty:
+            candidates = _keep_matching(candidates, filters)
+        if customer_id is not None:
+            vector, _history, seen = _customer_inputs(model, tenant_id, customer_id, weights)
+            if vector is not None and model.item_factors is not None and model.kind == "factors":
+                candidates = _personalise(model, candidates, vector)
+        items = [(item, score) for item, score in candidates if item not in taken and item not in seen][:count]
+        strategy = "model" if items else "fallback"
+    if len(items) < count:
+        # Same-category popular items first, then popular items.
+        if categories:
+            related = Filters(
+                categories=tuple(categories),
+                price_min=filters.price_min,
+                price_max=filters.price_max,
+                in_stock=filters.in_stock,
+                properties=filters.properties,
+            )
+            items += _popular(
+                tenant_id, "pop", count - len(items), related, taken | seen | {i for i, _ in items}, model
+            )
+        items = _top_up(tenant_id, items, count, filters, taken | seen, model)
+    cache.count_impression(tenant_id=tenant_id, field=cache.impression_field("similar", 0, "default"))
+    recommendation_served(tenant_id=tenant_id, endpoint="similar", strategy=strategy, cache="none")
+    return Served(items[:count], strategy, route, model.version if model is not None and strategy == "model" else None)
+
+
+def _personalise(
+    model: LoadedModel, candidates: list[tuple[str, float]], vector: np.ndarray
+) -> list[tuple[str, float]]:
+    """Blend similarity with the customer's own score (equal weights, by rank)."""
+    if not candidates or model.item_factors is None:
+        return candidates
+    indices = np.array([model.item_index[item] for item, _ in candidates])
+    affinity = model.item_factors[indices] @ np.asarray(vector, dtype=np.float32).reshape(-1)
+    n = len(candidates)
+    similarity_rank = np.arange(n)
+    affinity_rank = np.empty(n)
+    affinity_rank[np.argsort(-affinity, kind="stable")] = np.arange(n)
+    blended = 0.5 * similarity_rank + 0.5 * affinity_rank
+    order = np.argsort(blended, kind="stable")
+    return [(candidates[i][0], float(1.0 - blended[i] / max(n, 1))) for i in order]
+
+
+def session(tenant_id: int, *, items: Sequence[str], count: int, filters: Filters, exclude: frozenset[str]) -> Served:
+    """Recommendations for an anonymous session from the items it interacted with."""
+    config = serving_config(tenant_id)
+    route = Route("session", 0, "default", 0, {"kind": "active"})
+    model = _load(config, config.active)
+    taken = set(exclude) | set(items)
+    result: list[tuple[str, float]] = []
+    if model is not None:
+        known = sorted({model.item_index[item] for item in items if item in model.item_index})
+        if known:
+            vector: np.ndarray | None = None
+            history = (np.array(known, dtype=np.int64), np.ones(len(known), dtype=np.float32))
+            if model.kind == "factors":
+                if model.algorithm == "popularity":
+                    vector = np.ones(1, dtype=np.float32)
+                elif model.fold_in and model.item_factors is not None and model.gram is not None:
+                    vector = als_fold_in(
+                        model.item_factors,
+                        model.gram,
+                        regularization=model.fold_in["regularization"],
+                        alpha=model.fold_in["alpha"],
+                        items=history[0],
+                        values=history[1],
+                    )
+                elif model.item_factors is not None:  # no closed form (BPR): the items' mean
+                    vector = model.item_factors[history[0]].mean(axis=0)
+            result = _score(model, vector=vector, history=history, exclude=taken, filters=filters, k=count)
+    strategy = "model" if result else "fallback"
+    result = _top_up(tenant_id, result, count, filters, taken, model)
+    cache.count_impression(tenant_id=tenant_id, field=cache.impression_field("session", 0, "default"))
+    recommendation_served(tenant_id=tenant_id, endpoint="session", strategy=strategy, cache="none")
+    return Served(result[:count], strategy, route, model.version if model is not None and strategy == "model" else None)

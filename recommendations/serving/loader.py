@@ -1,0 +1,194 @@
+"""Loaded model versions: ONNX Runtime sessions and what scoring needs, in a per-process cache
+bounded by bytes.
+
+A version is loaded lazily from its bundle (every file checked against the manifest) and kept
+until the byte budget needs room (least recently used goes first) or the version stops being
+served. A bundle that fails to load is remembered for a minute, so a damaged version costs one
+attempt per process per minute, not one per request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import scipy.sparse as sp
+from django.conf import settings
+
+from recommendations.artifacts import BundleError, bundle_load
+from recommendations.training.export import session
+
+logger = logging.getLogger(__name__)
+
+FAILED_LOAD_SECONDS = 60.0
+MASK_TTL_SECONDS = 30.0
+MAX_MASKS = 64
+
+
+@dataclass
+class LoadedModel:
+    tenant_id: int
+    version_id: int
+    version: int
+    algorithm: str
+    kind: str  # factors | dense_history | neighbours
+    scoring: ort.InferenceSession
+    similar: ort.InferenceSession
+    item_ids: list[str]
+    item_index: dict[str, int]
+    customer_index: dict[str, int]
+    history: sp.csr_matrix  # known customers × items (summed event weights)
+    customer_factors: np.ndarray | None
+    item_factors: np.ndarray | None
+    gram: np.ndarray | None
+    fold_in: dict[str, float] | None
+    last_event_time: float
+    takes_penalty: bool  # bundles written before filters became a graph input exclude instead
+    size_bytes: int
+    loaded_at: float = field(default_factory=time.monotonic)
+    masks: OrderedDict[str, tuple[float, np.ndarray]] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.item_ids)
+
+    def history_of(self, customer_id: str) -> tuple[np.ndarray, np.ndarray]:
+        """A known customer's (item indices, weights) at training time; empty if unknown."""
+        row = self.customer_index.get(customer_id)
+        if row is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        start, end = self.history.indptr[row], self.history.indptr[row + 1]
+        return self.history.indices[start:end].astype(np.int64), self.history.data[start:end]
+
+    def mask(self, key: str, compute: Any) -> np.ndarray | None:
+        """The cached penalty for a filter (``compute()`` builds it); None for no filter."""
+        if key == "all_unfiltered":
+            return None
+        now = time.monotonic()
+        with self.lock:
+            cached = self.masks.get(key)
+            if cached is not None and now - cached[0] < MASK_TTL_SECONDS:
+                self.masks.move_to_end(key)
+                return cached[1]
+        penalty: np.ndarray = compute()
+        with self.lock:
+            self.masks[key] = (now, penalty)
+            while len(self.masks) > MAX_MASKS:
+                self.masks.popitem(last=False)
+        return penalty
+
+
+def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> LoadedModel:
+    bundle = bundle_load(artifact_path)
+    manifest = bundle.manifest
+    scoring_info = manifest.get("scoring", {})
+    item_ids = bundle.ids("items.json")
+    customers = bundle.ids("customers.json")
+    files = bundle.files
+    model = LoadedModel(
+        tenant_id=tenant_id,
+        version_id=version_id,
+        version=version,
+        algorithm=str(manifest.get("algorithm", "")),
+        kind=str(scoring_info.get("kind", "factors")),
+        scoring=session(files["scoring.onnx"]),
+        similar=session(files["similar.onnx"]),
+        item_ids=item_ids,
+        item_index={item_id: index for index, item_id in enumerate(item_ids)},
+        customer_index={customer_id: index for index, customer_id in enumerate(customers)},
+        history=bundle.history(),
+        customer_factors=bundle.array("customer_factors.npy") if "customer_factors.npy" in files else None,
+        item_factors=bundle.array("item_factors.npy") if "item_factors.npy" in files else None,
+        gram=bundle.array("gram.npy") if "gram.npy" in files else None,
+        fold_in=scoring_info.get("fold_in"),
+        takes_penalty=False,
+        last_event_time=float(manifest.get("data_counts", {}).get("last_event_time", 0.0)),
+        # Sessions hold roughly the ONNX files; the arrays are decoded from the rest.
+        size_bytes=sum(len(data) for data in files.values()) + len(files["scoring.onnx"]),
+    )
+    model.takes_penalty = any(i.name == "penalty" for i in model.scoring.get_inputs())
+    return model
+
+
+class ModelCache:
+    """Loaded versions of every tenant of this process, least recently used evicted first."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.budget_bytes = budget_bytes
+        self._models: OrderedDict[tuple[int, int], LoadedModel] = OrderedDict()
+        self._failed: dict[tuple[int, int], float] = {}
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[int, int], threading.Lock] = {}
+
+    def get(self, *, tenant_id: int, version_id: int, version: int, artifact_path: str) -> LoadedModel | None:
+        """The loaded version, loading it if needed; None if its bundle cannot be used."""
+        key = (tenant_id, version_id)
+        with self._lock:
+            model = self._models.get(key)
+            if model is not None:
+                self._models.move_to_end(key)
+                return model
+            failed_at = self._failed.get(key)
+            if failed_at is not None and time.monotonic() - failed_at < FAILED_LOAD_SECONDS:
+                return None
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:  # one thread loads, the others wait for it
+            with self._lock:
+                model = self._models.get(key)
+            if model is not None:
+                return model
+            try:
+                model = _load(tenant_id, version_id, version, artifact_path)
+            except (BundleError, OSError, ValueError, KeyError) as exc:
+                logger.error("model version %s of tenant %s cannot be served: %s", version, tenant_id, exc)
+                from recommendations.serving.metrics import model_load_failed
+
+                model_load_failed(tenant_id=tenant_id, version=version)
+                with self._lock:
+                    self._failed[key] = time.monotonic()
+                return None
+            with self._lock:
+                self._models[key] = model
+                self._evict()
+            return model
+
+    def _evict(self) -> None:
+        total = sum(model.size_bytes for model in self._models.values())
+        while total > self.budget_bytes and len(self._models) > 1:
+            _key, evicted = self._models.popitem(last=False)
+            total -= evicted.size_bytes
+
+    def drop_tenant_versions(self, tenant_id: int, keep: set[int]) -> None:
+        """Forget a tenant's versions that are no longer served (``keep``: version ids)."""
+        with self._lock:
+            for key in [key for key in self._models if key[0] == tenant_id and key[1] not in keep]:
+                del self._models[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+            self._failed.clear()
+
+    def loaded(self) -> list[tuple[int, int]]:
+        with self._lock:
+            return list(self._models)
+
+
+_cache: ModelCache | None = None
+_cache_lock = threading.Lock()
+
+
+def model_cache() -> ModelCache:
+    global _cache  # noqa: PLW0603 - one cache per process
+    if _cache is None:
+        with _cache_lock:
+            if _cache is None:
+                _cache = ModelCache(settings.SHELFWISE_MODEL_CACHE_BYTES)
+    return _cache
