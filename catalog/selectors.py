@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.db.models import Q, QuerySet
 
@@ -106,13 +106,24 @@ def customer_events(
 def customer_recent_events(
     *, external_id: str, since: datetime | None = None, limit: int = 200
 ) -> list[tuple[str, str, float | None, datetime]]:
-    """A customer's latest events as (item external id, type, value, time), newest first."""
-    queryset = Event.objects.filter(customer__external_id=external_id, item__deleted_at__isnull=True)
-    if since is not None:
-        queryset = queryset.filter(timestamp__gt=since)
-    return list(
-        queryset.order_by("-timestamp", "-id").values_list("item__external_id", "type", "value", "timestamp")[:limit]
+    """A customer's latest events as (item external id, type, value, time), newest first.
+
+    On the serving path (every cache miss), so one hand-written query on the
+    ``event_customer_time`` index rather than the ORM's (same result, a fraction of the cost)."""
+    from django.db import connection
+
+    since_clause = "AND e.timestamp > %s" if since is not None else ""
+    sql = (
+        f"SELECT i.external_id, e.type, e.value, e.timestamp FROM {Event._meta.db_table} e "  # noqa: S608 - our tables
+        f"JOIN {Customer._meta.db_table} c ON c.id = e.customer_id "
+        f"JOIN {Item._meta.db_table} i ON i.id = e.item_id "
+        f"WHERE c.external_id = %s AND i.deleted_at IS NULL {since_clause} "
+        "ORDER BY e.timestamp DESC, e.id DESC LIMIT %s"
     )
+    params: list[Any] = [external_id, *([since] if since is not None else []), limit]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(item, kind, value, when) for item, kind, value, when in cursor.fetchall()]
 
 
 ITEM_FIELDS = ("title", "description", "categories", "price", "currency", "in_stock", "properties")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import threading
 import time
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal, TypeVar
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,10 +18,11 @@ from rest_framework.response import Response
 from catalog.event_settings import EventSettings, event_settings_for
 from catalog.schemas import EXTERNAL_ID_RE, ExternalId, external_id_ok
 from catalog.selectors import ITEM_FIELDS, items_fields
-from recommendations.serving import engine
+from recommendations.serving import cache, engine
 from recommendations.serving.filters import Filters, filters_from_mapping, filters_from_query, is_filter_param
-from shelfwise.api import ApiView, parse_body
+from shelfwise.api import ApiView, RedisPrelude, parse_body, parse_query_model
 from shelfwise.errors import NOT_FOUND, VALIDATION_ERROR, Problem
+from shelfwise.openapi import query_parameters
 from tenants import keys
 from tenants.authentication import principal_of
 
@@ -101,32 +103,41 @@ def _respond(served_list: list[engine.Served], fields: tuple[str, ...]) -> list[
 # --------------------------------------------------------------------------- query parsing
 
 
-class _ListQuery(serializers.Serializer[Any]):
-    count = serializers.IntegerField(min_value=1, max_value=engine.MAX_COUNT, default=10)
-    exclude = serializers.CharField(required=False, help_text="comma-separated item ids to leave out")
-    category = serializers.CharField(required=False, help_text="filter; repeat or comma-separate for several")
-    categories_match = serializers.ChoiceField(choices=["any", "all"], required=False, default="any")
-    price_min = serializers.DecimalField(max_digits=16, decimal_places=4, min_value=0, required=False)
-    price_max = serializers.DecimalField(max_digits=16, decimal_places=4, min_value=0, required=False)
-    in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
+class _Query(BaseModel):
+    # lax: query values arrive as strings ("10", "true")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class CustomerQuery(_ListQuery):
-    scenario = serializers.RegexField(SCENARIO_RE.pattern, required=False, default="default")
-    exclude_seen = serializers.BooleanField(required=False, default=True)
+class ListQuery(_Query):
+    count: Annotated[int, Field(ge=1, le=engine.MAX_COUNT, description="how many items (1-100)")] = 10
+    exclude: Annotated[str | None, Field(description="comma-separated item ids to leave out (up to 100)")] = None
+    fields: Annotated[
+        str | None, Field(description=f"comma-separated item fields to include: {', '.join(ITEM_FIELDS)}")
+    ] = None
+    category: Annotated[str | None, Field(description="filter; repeat or comma-separate for several")] = None
+    categories_match: Annotated[
+        Literal["any", "all"], Field(description="items in any of the categories, or in all of them")
+    ] = "any"
+    price_min: Annotated[Decimal | None, Field(ge=0, max_digits=16, decimal_places=4)] = None
+    price_max: Annotated[Decimal | None, Field(ge=0, max_digits=16, decimal_places=4)] = None
+    in_stock: Annotated[bool | None, Field(description="only items in stock (true) or out of stock (false)")] = None
 
 
-class SimilarQuery(_ListQuery):
-    customer = serializers.RegexField(EXTERNAL_ID_RE, required=False, help_text="personalise for this customer")
+class CustomerQuery(ListQuery):
+    scenario: Annotated[
+        str, Field(pattern=SCENARIO_RE.pattern, description="where the list is shown (routing and experiments)")
+    ] = "default"
+    exclude_seen: Annotated[bool, Field(description="leave out what the customer already interacted with")] = True
 
 
-# `fields` cannot be a serializer field (it would shadow Serializer.fields): parsed on its own.
-_FIELDS_PARAMETER = OpenApiParameter(
-    "fields",
-    OpenApiTypes.STR,
-    description=f"comma-separated item fields to include: {', '.join(ITEM_FIELDS)}",
-    required=False,
-)
+class SimilarQuery(ListQuery):
+    customer: Annotated[
+        str | None, Field(pattern=EXTERNAL_ID_RE, max_length=255, description="personalise for this customer")
+    ] = None
+
+
+_Q = TypeVar("_Q", bound=ListQuery)
+
 _PROPERTY_PARAMETER = OpenApiParameter(
     "prop.{name}",
     OpenApiTypes.STR,
@@ -135,29 +146,12 @@ _PROPERTY_PARAMETER = OpenApiParameter(
 )
 
 
-def _parse(request: Request, serializer_class: type[serializers.Serializer[Any]]) -> tuple[dict[str, Any], Filters]:
-    allowed = set(serializer_class().fields)
-    unknown = sorted(
-        name for name in request.query_params if name not in allowed | {"fields"} and not is_filter_param(name)
-    )
-    if unknown:
-        raise Problem(
-            VALIDATION_ERROR,
-            errors=[
-                {"field": name, "code": "unknown_field", "message": "not a parameter of this endpoint"}
-                for name in unknown
-            ],
-        )
-    empty = sorted(name for name, value in request.query_params.items() if value == "")
-    if empty:
-        raise Problem(
-            VALIDATION_ERROR, errors=[{"field": n, "code": "blank", "message": "must not be empty"} for n in empty]
-        )
-    data = {name: value for name, value in request.query_params.items() if name in allowed}
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    query = dict(serializer.validated_data)
-    query["fields"] = request.query_params.get("fields")
+def _parameters(model: type[ListQuery]) -> list[OpenApiParameter]:
+    return [*query_parameters(model), _PROPERTY_PARAMETER]
+
+
+def _parse(request: Request, model: type[_Q]) -> tuple[_Q, Filters]:
+    query = parse_query_model(request, model, also_allowed=is_filter_param)
     return query, filters_from_query(request.query_params)
 
 
@@ -206,9 +200,27 @@ class CustomerRecommendationsApi(ApiView):
 
     required_scopes = keys.SCOPE_RECOMMEND
 
+    def redis_prelude(self, request: Request) -> RedisPrelude:
+        # Parsed and routed before the rate limit, so that its Redis call also reads the cache.
+        query, filters = _parse(request, CustomerQuery)
+        principal = principal_of(request)
+        customer_request = engine.CustomerRequest(
+            tenant_id=principal.tenant_id,
+            customer_id=_path_id(self.kwargs["customer_id"]),
+            scenario=query.scenario,
+            count=query.count,
+            filters=filters,
+            exclude=_ids(query.exclude, "exclude"),
+            exclude_seen=query.exclude_seen,
+        )
+        fields = _fields(query.fields)
+        planned = engine.plan(customer_request)
+        self._planned = (customer_request, fields, planned)
+        return RedisPrelude(cache.PRELUDE_LOOKUP_BODY, planned.lookup.keys, planned.lookup.args)
+
     @extend_schema(
         operation_id="customer_recommendations",
-        parameters=[CustomerQuery, _FIELDS_PARAMETER, _PROPERTY_PARAMETER],
+        parameters=_parameters(CustomerQuery),
         responses=RecommendationsOut,
         tags=["recommendations"],
         description="Personalised recommendations. Unknown customers (and stores without a model) get "
@@ -216,21 +228,14 @@ class CustomerRecommendationsApi(ApiView):
         "customer already interacted with.",
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        query, filters = _parse(request, CustomerQuery)
-        principal = principal_of(request)
+        customer_request, fields, planned = self._planned
+        found = None
+        if self.prelude is not None and self.prelude.prelude_ran:
+            found = planned.lookup.result(self.prelude.prelude)
         served = engine.recommend(
-            engine.CustomerRequest(
-                tenant_id=principal.tenant_id,
-                customer_id=_path_id(customer_id),
-                scenario=query["scenario"],
-                count=query["count"],
-                filters=filters,
-                exclude=_ids(query.get("exclude"), "exclude"),
-                exclude_seen=query["exclude_seen"],
-            ),
-            weights=_event_weights(principal),
+            customer_request, weights=_event_weights(principal_of(request)), planned=planned, found=found
         )
-        response = Response(_respond([served], _fields(query.get("fields")))[0])
+        response = Response(_respond([served], fields)[0])
         response["X-Shelfwise-Cache"] = served.cache  # hit | miss | none (Redis unavailable)
         return response
 
@@ -242,7 +247,7 @@ class SimilarItemsApi(ApiView):
 
     @extend_schema(
         operation_id="similar_items",
-        parameters=[SimilarQuery, _FIELDS_PARAMETER, _PROPERTY_PARAMETER],
+        parameters=_parameters(SimilarQuery),
         responses=RecommendationsOut,
         tags=["recommendations"],
         description="Items similar to this one; with `customer`, re-ranked for that customer and without "
@@ -255,15 +260,15 @@ class SimilarItemsApi(ApiView):
             served = engine.similar(
                 principal.tenant_id,
                 item_id=_path_id(item_id),
-                count=query["count"],
+                count=query.count,
                 filters=filters,
-                exclude=_ids(query.get("exclude"), "exclude"),
-                customer_id=query.get("customer"),
+                exclude=_ids(query.exclude, "exclude"),
+                customer_id=query.customer,
                 weights=_event_weights(principal),
             )
         except LookupError:
             raise Problem(NOT_FOUND) from None
-        return Response(_respond([served], _fields(query.get("fields")))[0])
+        return Response(_respond([served], _fields(query.fields))[0])
 
 
 class _PopularBase(ApiView):
@@ -271,15 +276,15 @@ class _PopularBase(ApiView):
     kind = "popular"
 
     def get(self, request: Request) -> Response:
-        query, filters = _parse(request, _ListQuery)
+        query, filters = _parse(request, ListQuery)
         served = engine.popular(
             principal_of(request).tenant_id,
             kind=self.kind,
-            count=query["count"],
+            count=query.count,
             filters=filters,
-            exclude=_ids(query.get("exclude"), "exclude"),
+            exclude=_ids(query.exclude, "exclude"),
         )
-        return Response(_respond([served], _fields(query.get("fields")))[0])
+        return Response(_respond([served], _fields(query.fields))[0])
 
 
 class PopularApi(_PopularBase):
@@ -289,7 +294,7 @@ class PopularApi(_PopularBase):
 
     @extend_schema(
         operation_id="popular_items",
-        parameters=[_ListQuery, _FIELDS_PARAMETER, _PROPERTY_PARAMETER],
+        parameters=_parameters(ListQuery),
         responses=RecommendationsOut,
         tags=["recommendations"],
     )  # fmt: skip
@@ -304,7 +309,7 @@ class TrendingApi(_PopularBase):
 
     @extend_schema(
         operation_id="trending_items",
-        parameters=[_ListQuery, _FIELDS_PARAMETER, _PROPERTY_PARAMETER],
+        parameters=_parameters(ListQuery),
         responses=RecommendationsOut,
         tags=["recommendations"],
     )  # fmt: skip

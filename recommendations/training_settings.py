@@ -28,6 +28,12 @@ class TrainingSettings(BaseModel):
         default=None, gt=0, le=3650, description="weigh older events down with this half-life (none: no decay)"
     )
     holdout_fraction: float = Field(default=0.2, ge=0.05, le=0.5, description="latest share of events held out")
+    max_evaluation_customers: int = Field(
+        default=10_000,
+        ge=100,
+        le=1_000_000,
+        description="evaluate on at most this many customers of the holdout (a seeded random sample)",
+    )
     schedule_hour_utc: int | None = Field(default=3, ge=0, le=23, description="retrain daily at this hour (UTC)")
     retrain_growth: float = Field(
         default=0.25, ge=0, le=10, description="also retrain when events grew by this share since the last training"

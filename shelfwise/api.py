@@ -12,7 +12,9 @@ import hashlib
 import logging
 import math
 import re
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol, cast
 
 import orjson
 from django.conf import settings
@@ -51,9 +53,11 @@ IDEMPOTENCY_KEY_REUSED = problem_type(
 )
 
 
-@runtime_checkable
 class ApiPrincipal(Protocol):
-    """What the platform needs to know about the caller (implemented by tenants' API key)."""
+    """What the platform needs to know about the caller (implemented by tenants' API key, which
+    sets ``api_principal = True``)."""
+
+    api_principal: bool
 
     @property
     def tenant_id(self) -> int: ...
@@ -70,12 +74,25 @@ class ApiPrincipal(Protocol):
     @property
     def burst(self) -> int: ...
 
+    @property
+    def record_cache_key(self) -> str | None:
+        """A Redis key to read in the rate limit's round trip and hand to ``confirm``."""
+
+    def confirm(self, raw: bytes | None) -> bool:
+        """Check the caller against the value read (None: not read); raises a Problem if it is
+        no longer valid. True if the caller's record was read again (scopes may have changed)."""
+
 
 # --------------------------------------------------------------------------- rate limits
 
 # GCRA (generic cell rate algorithm): one timestamp per bucket, burst tolerance, exact
-# remaining/reset figures; atomic in Redis. Returns {allowed, remaining, retry_ms, reset_ms}.
-_GCRA_LUA = """
+# remaining/reset figures; atomic in Redis. KEYS[1] the bucket, KEYS[2] the principal's record
+# ('' for none), ARGV[1] interval ms, ARGV[2] burst. Returns {allowed, remaining, retry_ms,
+# reset_ms, record, prelude}: the record is read in the same round trip (see
+# ApiPrincipal.confirm), and a view's prelude (RedisPrelude) runs after the charge when allowed.
+_GCRA_LUA_HEAD = """
+local record = false
+if KEYS[2] ~= '' then record = redis.call('GET', KEYS[2]) end
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local t = redis.call('TIME')
@@ -86,22 +103,42 @@ if tat < now then tat = now end
 local new_tat = tat + interval
 local allow_at = new_tat - tolerance
 if now < allow_at then
-  return {0, 0, allow_at - now, tat - now}
+  return {0, 0, allow_at - now, tat - now, record, false}
 end
 redis.call('SET', KEYS[1], new_tat, 'PX', math.ceil(new_tat - now) + 1000)
-return {1, math.floor((tolerance - (new_tat - now)) / interval), 0, new_tat - now}
+local remaining = math.floor((tolerance - (new_tat - now)) / interval)
 """
+_GCRA_LUA_TAIL = "return {1, remaining, 0, new_tat - now, record, false}\n"
 
 
-_gcra: Any = None
+@dataclass(frozen=True)
+class RedisPrelude:
+    """Work a view wants done in the rate limit's round trip (one Redis call per request).
+
+    ``body`` is Lua run after the request was charged: it reads ``KEYS[3]``… and ``ARGV[3]``…
+    (``keys``, ``args``) and returns a value, handed back as the rate limit's ``prelude``."""
+
+    body: str
+    keys: tuple[str, ...]
+    args: tuple[str, ...]
 
 
-def _gcra_script(client: Any) -> Any:
-    """The GCRA script, registered once per process (sent by hash, reloaded if Redis forgot it)."""
-    global _gcra  # noqa: PLW0603 - process-wide cache of a registered script
-    if _gcra is None:
-        _gcra = client.register_script(_GCRA_LUA)
-    return _gcra
+_scripts: dict[str, Any] = {}
+
+
+def _script(client: Any, body: str) -> Any:
+    """The rate-limit script (with a view's prelude), registered once per process (sent by
+    hash, reloaded if Redis forgot it)."""
+    script = _scripts.get(body)
+    if script is None:
+        source = _GCRA_LUA_HEAD + (
+            f"local prelude = (function()\n{body}\nend)()\nreturn {{1, remaining, 0, new_tat - now, record, prelude}}\n"
+            if body
+            else _GCRA_LUA_TAIL
+        )
+        script = client.register_script(source)
+        _scripts[body] = script
+    return script
 
 
 class RateLimitState:
@@ -131,32 +168,53 @@ def client_ip(request: HttpRequest) -> str:
     return str(request.META.get("REMOTE_ADDR", ""))
 
 
-def rate_limit_check(request: HttpRequest, principal: ApiPrincipal) -> RateLimitState | None:
+_UNAVAILABLE = object()
+
+
+@dataclass
+class RateLimitResult:
+    state: RateLimitState | None  # None: Redis unavailable (the request was let through)
+    reconfirmed: bool = False  # the principal's record was read again (scopes may differ)
+    prelude: Any = _UNAVAILABLE  # the prelude's value; _UNAVAILABLE if it did not run
+
+    @property
+    def prelude_ran(self) -> bool:
+        return self.prelude is not _UNAVAILABLE
+
+
+def rate_limit_check(
+    request: HttpRequest, principal: ApiPrincipal, prelude: RedisPrelude | None = None
+) -> RateLimitResult:
     """Charge one request to the caller's bucket; raises 429 when it is empty.
 
     Secret keys have one bucket per key; a public key (shared by every browser of the store)
     has one per key and client address. With Redis unavailable, requests are let through.
+    The principal is confirmed (``ApiPrincipal.confirm``) with what the same call read, before
+    a 429 is raised.
     """
     rate = max(int(principal.requests_per_minute), 1)
     burst = max(int(principal.burst), 1)
     bucket = principal.key_id
     if principal.is_public_key:
         bucket += ":" + hashlib.blake2b(client_ip(request).encode(), digest_size=8).hexdigest()
-    key = tenant_key(principal.tenant_id, "rl", bucket)
-    interval_ms = 60_000 / rate
-    result = redis_call(
-        lambda client: _gcra_script(client)(keys=[key], args=[interval_ms, burst], client=client), default=None
-    )
+    keys = [tenant_key(principal.tenant_id, "rl", bucket), principal.record_cache_key or ""]
+    args: list[Any] = [60_000 / rate, burst]
+    if prelude is not None:
+        keys += prelude.keys
+        args += prelude.args
+    body = prelude.body if prelude is not None else ""
+    result = redis_call(lambda client: _script(client, body)(keys=keys, args=args, client=client), default=None)
+    reconfirmed = principal.confirm(result[4] if result is not None else None)
     if result is None:
-        return None
-    allowed, remaining, retry_ms, reset_ms = (int(float(v)) for v in result)
+        return RateLimitResult(None, reconfirmed)
+    allowed, remaining, retry_ms, reset_ms = (int(float(v)) for v in result[:4])
     state = RateLimitState(
         limit=burst, remaining=remaining, reset_seconds=math.ceil(reset_ms / 1000), window_seconds=60
     )
     if not allowed:
         headers = state.headers() | {"Retry-After": str(max(1, math.ceil(retry_ms / 1000)))}
         raise Problem(RATE_LIMITED, f"Rate limit of {rate} requests per minute exceeded.", headers=headers)
-    return state
+    return RateLimitResult(state, reconfirmed, result[5] if prelude is not None else _UNAVAILABLE)
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -252,21 +310,56 @@ class ApiView(APIView):
     parser_classes: ClassVar[list[type[BaseParser]]] = [BoundedJSONParser]  # type: ignore[misc]
     renderer_classes: ClassVar[list[type[BaseRenderer]]] = [ORJSONRenderer, ProblemJSONRenderer]  # type: ignore[misc]
     max_body_bytes: int = 1024 * 1024
+    confirms_principal = True  # the rate-limit round trip confirms a remembered key (see check_permissions)
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         self._rate_limit: RateLimitState | None = None
         self._idempotency: IdempotencyGuard | None = None
+        self.prelude: RateLimitResult | None = None
         if request.method == "POST" and "HTTP_IDEMPOTENCY_KEY" in request.META:
             # Read the raw body now so the idempotency fingerprint can hash it (bounded).
             length = int(request.META.get("CONTENT_LENGTH") or 0)
             if length > self.max_body_bytes:
                 raise Problem(PAYLOAD_TOO_LARGE, f"The body may be at most {self.max_body_bytes} bytes.")
             _ = request._request.body
-        super().initial(request, *args, **kwargs)
+        super().initial(request, *args, **kwargs)  # authentication, rate limit, permissions
         principal = request.user
-        if isinstance(principal, ApiPrincipal):
-            self._rate_limit = rate_limit_check(request._request, principal)
-            self._idempotency = IdempotencyGuard.begin(request, principal)
+        if getattr(principal, "api_principal", False):
+            self._idempotency = IdempotencyGuard.begin(request, cast(ApiPrincipal, principal))
+
+    def redis_prelude(self, request: Request) -> RedisPrelude | None:
+        """Override to run view work in the rate limit's Redis call (the result is
+        ``self.prelude``). May raise a Problem (e.g. invalid parameters)."""
+        return None
+
+    def _handles(self, request: Request) -> bool:
+        method = (request.method or "").lower()
+        return method in self.http_method_names and hasattr(self, method)
+
+    def check_permissions(self, request: Request) -> None:
+        principal = request.user
+        if not getattr(principal, "api_principal", False):
+            super().check_permissions(request)  # 401
+            return
+        api_principal = cast(ApiPrincipal, principal)
+        try:
+            super().check_permissions(request)  # scopes as this process last verified them
+            prelude = self.redis_prelude(request) if self._handles(request) else None  # else a 405 follows
+        except Problem:
+            # The key is confirmed (and charged) first: a revoked key is a 401 whatever else is wrong.
+            result = rate_limit_check(request._request, api_principal)
+            self._rate_limit = result.state
+            if not result.reconfirmed:
+                raise
+            super().check_permissions(request)  # the record as it is now decides
+            if self._handles(request):
+                self.redis_prelude(request)  # its checks still apply (the view computes without it)
+            return
+        # One Redis call: the charge, the key's current record and the view's prelude.
+        result = rate_limit_check(request._request, api_principal, prelude)
+        self._rate_limit, self.prelude = result.state, result
+        if result.reconfirmed:
+            super().check_permissions(request)  # the record as it is now decides
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, _Replay):
@@ -288,8 +381,7 @@ class ApiView(APIView):
 # --------------------------------------------------------------------------- input helpers
 
 
-def reject_unknown_query_params(request: Request, allowed: set[str]) -> None:
-    unknown = sorted(set(request.query_params) - allowed)
+def _refuse_unknown(unknown: list[str]) -> None:
     if unknown:
         raise Problem(
             VALIDATION_ERROR,
@@ -301,18 +393,43 @@ def reject_unknown_query_params(request: Request, allowed: set[str]) -> None:
         )
 
 
-def parse_query(request: Request, serializer_class: type[Any]) -> dict[str, Any]:
-    """Validate query parameters with a DRF serializer; unknown parameters are an error."""
-    reject_unknown_query_params(request, set(serializer_class().fields))
+def _refuse_blank(request: Request) -> None:
     empty = sorted(name for name, value in request.query_params.items() if value == "")
     if empty:
         raise Problem(
             VALIDATION_ERROR,
             errors=[{"field": name, "code": "blank", "message": "must not be empty"} for name in empty],
         )
+
+
+def reject_unknown_query_params(request: Request, allowed: set[str]) -> None:
+    _refuse_unknown(sorted(set(request.query_params) - allowed))
+
+
+def parse_query(request: Request, serializer_class: type[Any]) -> dict[str, Any]:
+    """Validate query parameters with a DRF serializer; unknown parameters are an error."""
+    reject_unknown_query_params(request, set(serializer_class().fields))
+    _refuse_blank(request)
     serializer = serializer_class(data=request.query_params)
     serializer.is_valid(raise_exception=True)
     return dict(serializer.validated_data)
+
+
+def parse_query_model(request: Request, model: type[Any], *, also_allowed: Callable[[str], bool] | None = None) -> Any:
+    """Validate query parameters with a pydantic model (lax: query values are strings; a
+    parameter given twice counts once, the last). Unknown parameters, blank values and invalid
+    ones are a 400 with per-field errors. ``also_allowed`` admits parameters the view parses
+    itself (e.g. ``prop.<name>`` filters)."""
+    params = request.query_params
+    allowed = model.model_fields
+    _refuse_unknown(
+        sorted(name for name in params if name not in allowed and not (also_allowed and also_allowed(name)))
+    )
+    _refuse_blank(request)
+    try:
+        return model.model_validate({name: params[name] for name in params if name in allowed})
+    except ValidationError as exc:
+        raise Problem(VALIDATION_ERROR, errors=field_errors(exc)) from exc
 
 
 def parse_body(request: Request, model: type[Any]) -> Any:

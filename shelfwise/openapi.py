@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.contrib.pydantic import PydanticExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+from drf_spectacular.utils import OpenApiParameter
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -108,3 +109,20 @@ class PydanticRequestExtension(PydanticExtension):
                 ResolvedComponent(name=sub_name, type=ResolvedComponent.SCHEMA, object=sub_name, schema=sub_schema)
             )
         return schema
+
+
+def query_parameters(model: type[Any]) -> list[OpenApiParameter]:
+    """OpenAPI query parameters from a pydantic query model (see ``shelfwise.api.parse_query_model``)."""
+    properties = model.model_json_schema()["properties"]
+    out = []
+    for name, info in model.model_fields.items():
+        schema = dict(properties[name])
+        options = [option for option in schema.pop("anyOf", []) if option.get("type") != "null"]
+        if options:  # Optional[...] (and Decimal's number-or-string): document the first form
+            schema.update(options[0])
+        schema.pop("title", None)
+        description = schema.pop("description", "") or (info.description or "")
+        out.append(
+            OpenApiParameter(name, schema, OpenApiParameter.QUERY, required=info.is_required(), description=description)
+        )
+    return out

@@ -5,6 +5,11 @@ the host, body, query or another header. A verified key record (hash, scopes, re
 tenant status) is cached in Redis for ``SHELFWISE_APIKEY_CACHE_SECONDS``; revocation and
 suspension delete it, so they take effect on the next request. With Redis down the database
 answers instead.
+
+Each process also remembers the records it has verified. A request whose key is remembered is
+checked against that copy at once, and the Redis copy is read in the same round trip as the
+rate limit (``ApiView``); if the two differ (revoked, suspended, changed) or Redis has none,
+the key is verified again from Redis or the database before the view runs (``confirm``).
 """
 
 from __future__ import annotations
@@ -105,6 +110,34 @@ class ApiKeyPrincipal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     is_authenticated: bool = True
     is_anonymous: bool = False
+    api_principal: bool = True  # marks the shelfwise.api.ApiPrincipal protocol
+    # The raw Redis record this principal was verified against (None: read from the database
+    # or Redis in this request — nothing left to confirm).
+    unconfirmed_raw: bytes | None = None
+
+    @property
+    def record_cache_key(self) -> str | None:
+        """The Redis key to read with the rate limit, when the principal still needs confirming."""
+        return APIKEY_CACHE_PREFIX + self.record.key_id if self.unconfirmed_raw is not None else None
+
+    def confirm(self, raw: bytes | None) -> bool:
+        """Check a remembered key against Redis's current copy (``raw``; None if Redis has none
+        or is unavailable): unchanged, nothing to do; otherwise verify it again (raises a
+        Problem if it is no longer usable). True if the record was read again."""
+        if self.unconfirmed_raw is None:
+            return False
+        if raw is not None and raw == self.unconfirmed_raw:
+            self.unconfirmed_raw = None
+            return False
+        _known.pop(self.record.key_id, None)
+        self.unconfirmed_raw = None
+        fresh, fresh_raw = key_record_get(self.record.key_id)
+        if fresh is None or fresh.secret_hash != self.record.secret_hash or fresh.kind != self.record.kind:
+            raise Problem(INVALID_API_KEY)
+        _check_usable(fresh)
+        self.record, self.scopes = fresh, fresh.scopes
+        _remember(fresh, fresh_raw, self.tenant)
+        return True
 
     # The shelfwise.api.ApiPrincipal protocol (rate limits, idempotency).
     @property
@@ -148,21 +181,48 @@ def principal_of(request: Request) -> ApiKeyPrincipal:
     return principal
 
 
-def key_record_get(key_id: str) -> KeyRecord | None:
-    """The key's record from Redis, or from the database (then cached); None if no such key."""
+def key_record_get(key_id: str) -> tuple[KeyRecord | None, bytes | None]:
+    """The key's record from Redis, or from the database (then cached); None if no such key.
+    Also the record's raw Redis value (None unless it was written to or read from Redis)."""
     cache_key = APIKEY_CACHE_PREFIX + key_id
     cached = redis_call(lambda client: client.get(cache_key), default=None)
     if cached:
-        return KeyRecord.from_json(cached)
+        return KeyRecord.from_json(cached), cached if isinstance(cached, bytes) else cached.encode()
     row = ApiKey.objects.select_related("tenant", "tenant__plan").filter(pk=key_id).first()
     if row is None:
-        return None
+        return None, None
     record = KeyRecord.from_row(row)
-    redis_call(
-        lambda client: client.set(cache_key, record.to_json(), ex=settings.SHELFWISE_APIKEY_CACHE_SECONDS),
-        default=None,
+    raw = record.to_json().encode()
+    stored = redis_call(
+        lambda client: client.set(cache_key, raw, ex=settings.SHELFWISE_APIKEY_CACHE_SECONDS), default=None
     )
-    return record
+    return record, raw if stored else None
+
+
+@dataclass(frozen=True)
+class _Known:
+    raw: bytes
+    record: KeyRecord
+    tenant: Tenant
+
+
+_KNOWN_MAX = 10_000
+_known: dict[str, _Known] = {}  # key id -> the record as last verified by this process
+
+
+def _remember(record: KeyRecord, raw: bytes | None, tenant: Tenant) -> None:
+    if raw is None:
+        return
+    if len(_known) >= _KNOWN_MAX:
+        _known.clear()
+    _known[record.key_id] = _Known(raw, record, tenant)
+
+
+def _check_usable(record: KeyRecord) -> None:
+    if record.revoked:
+        raise Problem(REVOKED_API_KEY)
+    if record.tenant_status != Tenant.Status.ACTIVE:
+        raise Problem(TENANT_SUSPENDED)
 
 
 _touch_lock = threading.Lock()
@@ -184,17 +244,27 @@ def authenticate_key(raw_key: str) -> ApiKeyPrincipal:
     parsed = keys.parse_key(raw_key)
     if parsed is None:
         raise Problem(INVALID_API_KEY)
-    record = key_record_get(parsed.key_id)
+    known = _known.get(parsed.key_id)
+    if (
+        known is not None
+        and known.record.kind == parsed.kind
+        and keys.secret_matches(parsed.secret, known.record.secret_hash)
+    ):
+        # Remembered (only usable keys are): confirmed against Redis with the rate limit.
+        _touch(known.record.key_id)
+        return ApiKeyPrincipal(
+            record=known.record, tenant=known.tenant, scopes=known.record.scopes, unconfirmed_raw=known.raw
+        )
+    record, raw = key_record_get(parsed.key_id)
     # A key id with someone else's secret, a kind prefix that does not match, or an unknown
     # id: all the same 401, compared in constant time where a hash exists.
     if record is None or not keys.secret_matches(parsed.secret, record.secret_hash) or record.kind != parsed.kind:
         raise Problem(INVALID_API_KEY)
-    if record.revoked:
-        raise Problem(REVOKED_API_KEY)
-    if record.tenant_status != Tenant.Status.ACTIVE:
-        raise Problem(TENANT_SUSPENDED)
+    _check_usable(record)
     _touch(record.key_id)
-    return ApiKeyPrincipal(record=record, tenant=record.tenant(), scopes=record.scopes)
+    tenant = record.tenant()
+    _remember(record, raw, tenant)
+    return ApiKeyPrincipal(record=record, tenant=tenant, scopes=record.scopes)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -231,6 +301,8 @@ class HasApiKeyScope(BasePermission):
         principal = request.user
         if not isinstance(principal, ApiKeyPrincipal):
             raise Problem(MISSING_API_KEY)
+        if not getattr(view, "confirms_principal", False):
+            principal.confirm(None)  # ApiView confirms in its rate-limit round trip; others here
         required = getattr(view, "required_scopes", None)
         if isinstance(required, dict):
             required = required.get(request.method or "GET")

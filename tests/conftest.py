@@ -249,7 +249,7 @@ class AppServer:
     log: Path
 
 
-def start_app_server(name: str = "app", workers: int = 2) -> AppServer:
+def start_app_server(name: str = "app", workers: int = 2, env: dict[str, str] | None = None) -> AppServer:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = ARTIFACTS / f"gunicorn-{name}.log"
@@ -267,7 +267,7 @@ def start_app_server(name: str = "app", workers: int = 2) -> AppServer:
             "-w",
             str(workers),
         ],
-        env=child_env(),
+        env={**child_env(), **(env or {})},
         stdout=handle,
         stderr=subprocess.STDOUT,
         cwd=ROOT,

@@ -106,6 +106,27 @@ def test_revoked_key_is_refused_immediately_even_when_cached(tenant_a: TenantHan
     assert AuditLogEntry.objects.filter(action="apikey.revoke", target=api_key.prefix).exists()
 
 
+def test_a_key_remembered_by_the_process_is_checked_against_redis_every_request(tenant_a: TenantHandle) -> None:
+    """The process remembers verified keys, but Redis's record (or the database when Redis has
+    none) decides on every request: a change made elsewhere is seen at once."""
+    from django.utils import timezone
+
+    from shelfwise.redis_client import redis_call
+    from tenants.services import APIKEY_CACHE_PREFIX
+
+    api_key, raw = apikey_create(tenant=tenant_a.tenant, name="remembered", actor="test")
+    client = tenant_a.client(raw)
+    assert client.get(WHOAMI).status_code == 200  # verified from the database, remembered
+    assert client.get(WHOAMI).status_code == 200  # remembered, confirmed against Redis
+
+    # Revoked by another process that could not reach Redis: the record there still says usable...
+    ApiKey.objects.filter(pk=api_key.pk).update(revoked_at=timezone.now())
+    # ...until it expires; then the database is read again, though this process remembers the key.
+    redis_call(lambda r: r.delete(APIKEY_CACHE_PREFIX + api_key.pk), default=None)
+    assert_problem(client.get(WHOAMI), 401, "revoked_api_key")
+    assert_problem(client.get(WHOAMI), 401, "revoked_api_key")
+
+
 def test_suspended_tenant_is_refused_immediately_and_reactivation_restores(tenant_a: TenantHandle) -> None:
     client = tenant_a.client()
     assert client.get(WHOAMI).status_code == 200  # cached

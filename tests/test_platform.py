@@ -197,3 +197,31 @@ def test_deleting_a_tenant_drops_schema_keys_and_redis(live_db: None) -> None:
     assert list(client.scan_iter(match=f"sw:{tenant.pk}:*")) == []
     assert handle.client().get("/api/v1/whoami").status_code == 401
     assert AuditLogEntry.objects.filter(action="tenant.delete", tenant_slug=tenant.slug).exists()
+
+
+def test_gunicorn_recycles_preloaded_workers_without_hanging(django_db_setup: None) -> None:
+    """Workers are forked from a master that loaded the app (WEB_PRELOAD) and replaced after
+    WEB_MAX_REQUESTS. A native library that starts threads at import (ONNX Runtime does) makes
+    a forked worker hang at exit, and the site stops answering: nothing like that is imported
+    by the web app."""
+    import urllib.request
+
+    from tests.conftest import start_app_server, stop_process
+
+    server = start_app_server("recycle", workers=1, env={"WEB_MAX_REQUESTS": "3", "WEB_PRELOAD": "true"})
+    try:
+        for _ in range(12):  # four generations of workers
+            with urllib.request.urlopen(f"{server.url}/healthz", timeout=10) as response:  # noqa: S310
+                assert response.status == 200
+        log = server.log.read_text(errors="replace")
+        assert log.count("Booting worker") >= 4
+        assert "WORKER TIMEOUT" not in log
+    finally:
+        stop_process(server.process)
+    check = subprocess.run(
+        [sys.executable, "-c", ("import sys, shelfwise.wsgi; from django.urls import get_resolver; "
+                                "get_resolver().url_patterns; print('onnxruntime' in sys.modules)")],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "shelfwise.settings"},
+        capture_output=True, text=True, cwd=ROOT, check=True,
+    )  # fmt: skip
+    assert check.stdout.strip() == "False"

@@ -180,6 +180,21 @@ def test_pipeline_beats_popularity_on_a_store_with_structure(taste: EventArrays)
     assert result.data_counts["items"] == 96
 
 
+def test_evaluation_samples_customers_beyond_the_cap(taste: EventArrays) -> None:
+    full = run(PipelineOptions(weights={}, algorithm="als", min_customers=5), events=taste)
+    capped = run(
+        PipelineOptions(weights={}, algorithm="als", min_customers=5, max_evaluation_customers=40), events=taste
+    )
+
+    assert full.metrics["holdout_customers"] == capped.metrics["holdout_customers"] == full.metrics["model"]["users"]
+    assert full.metrics["model"]["users"] > 40
+    assert capped.metrics["model"]["users"] == capped.metrics["popularity"]["users"] == 40
+    again = run(
+        PipelineOptions(weights={}, algorithm="als", min_customers=5, max_evaluation_customers=40), events=taste
+    )
+    assert again.metrics["model"] == capped.metrics["model"]  # the sample is seeded
+
+
 def test_tuning_chooses_on_validation_and_reports_candidates(taste: EventArrays) -> None:
     result = run(PipelineOptions(weights={}, algorithm="auto", tune=False, min_customers=5), events=taste)
 

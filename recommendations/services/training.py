@@ -272,6 +272,7 @@ def _options(job: TrainingJob, version: ModelVersion, settings: TrainingSettings
         min_interactions=settings.min_interactions,
         min_customers=settings.min_customers,
         min_items=settings.min_items,
+        max_evaluation_customers=settings.max_evaluation_customers,
         compare_with=(active.algorithm, active.params) if active is not None else None,
     )
 

@@ -1,6 +1,6 @@
 """The recommendation cache in Redis, per tenant.
 
-Key: ``sw:<tenant>:c:<customer hash>:rec:<scenario>:<variant>:<version>:<filter hash>:<seen>:<gen>``
+Key: ``sw:<tenant>:c:<customer hash>:rec:<format>:<scenario>:<variant>:<version>:<filter hash>:<seen>:<gen>``
 — under the customer's prefix, so erasing a customer erases their cached lists too. ``gen`` is the
 customer's generation, bumped by every event they send: a new event makes the next request a
 miss, and a new active version changes the key. One Lua call reads the generation, the list,
@@ -25,21 +25,29 @@ from shelfwise.redis_client import redis_call, tenant_key
 SINGLE_FLIGHT_SECONDS = 2.0
 WAIT_STEP = 0.01
 
-# KEYS[1] generation, KEYS[2] cache prefix, KEYS[3] daily stats, KEYS[4] daily impressions.
-# ARGV[1] impression field ('' for none), ARGV[2] '1' to count the hit or miss.
+# The lookup, as the body of a Lua function. Keys and arguments start at KEYS[FIRST] and
+# ARGV[FIRST] so that it can run alone (FIRST = 1) or after the rate limit (FIRST = 3, see
+# shelfwise.api.RedisPrelude). Keys: generation, cache prefix, daily stats, daily impressions.
+# Arguments: impression field ('' for none), '1' to count the hit or miss.
 # Returns {generation, cached value or false}.
-_LOOKUP_LUA = """
-local gen = redis.call('GET', KEYS[1]) or '0'
-local value = redis.call('GET', KEYS[2] .. ':' .. gen)
-if ARGV[2] == '1' then
+_LOOKUP_BODY = """
+local gen = redis.call('GET', KEYS[FIRST]) or '0'
+local value = redis.call('GET', KEYS[FIRST + 1] .. ':' .. gen)
+if ARGV[FIRST + 1] == '1' then
   local field = value and 'hit' or 'miss'
-  if redis.call('HINCRBY', KEYS[3], field, 1) == 1 then redis.call('EXPIRE', KEYS[3], 40 * 86400) end
+  if redis.call('HINCRBY', KEYS[FIRST + 2], field, 1) == 1 then
+    redis.call('EXPIRE', KEYS[FIRST + 2], 40 * 86400)
+  end
 end
-if ARGV[1] ~= '' then
-  if redis.call('HINCRBY', KEYS[4], ARGV[1], 1) == 1 then redis.call('EXPIRE', KEYS[4], 40 * 86400) end
+if ARGV[FIRST] ~= '' then
+  if redis.call('HINCRBY', KEYS[FIRST + 3], ARGV[FIRST], 1) == 1 then
+    redis.call('EXPIRE', KEYS[FIRST + 3], 40 * 86400)
+  end
 end
 return {gen, value or false}
 """
+_LOOKUP_LUA = "local FIRST = 1\n" + _LOOKUP_BODY
+PRELUDE_LOOKUP_BODY = "local FIRST = 3\n" + _LOOKUP_BODY
 
 _scripts: dict[str, Any] = {}
 
@@ -74,23 +82,40 @@ class Lookup:
     value: dict[str, Any] | None
 
 
-def lookup(
+@dataclass(frozen=True)
+class LookupPlan:
+    prefix: str
+    keys: tuple[str, ...]
+    args: tuple[str, ...]
+
+    def result(self, reply: Any) -> Lookup:
+        generation, raw = reply
+        key = f"{self.prefix}:{generation.decode() if isinstance(generation, bytes) else generation}"
+        return Lookup(key, orjson.loads(raw) if raw else None)
+
+
+def lookup_plan(
     *, tenant_id: int, customer_id: str, parts: tuple[object, ...], impression: str, count_stats: bool = True
-) -> Lookup:
-    """The cached list (if any) and the key to store a computed one under."""
+) -> LookupPlan:
     prefix = customer_key(tenant_id, customer_id, "rec", *parts)
-    keys = [
-        customer_key(tenant_id, customer_id, "gen"),
+    day = _day()
+    return LookupPlan(
         prefix,
-        stats_key(tenant_id, _day()),
-        impressions_key(tenant_id, _day()),
-    ]
+        (
+            customer_key(tenant_id, customer_id, "gen"),
+            prefix,
+            stats_key(tenant_id, day),
+            impressions_key(tenant_id, day),
+        ),
+        (impression, "1" if count_stats else "0"),
+    )
+
+
+def lookup(plan: LookupPlan) -> Lookup:
+    """The cached list (if any) and the key to store a computed one under."""
 
     def run(client: Any) -> Lookup:
-        args = [impression, "1" if count_stats else "0"]
-        generation, raw = _script(client, _LOOKUP_LUA)(keys=keys, args=args, client=client)
-        key = f"{prefix}:{generation.decode() if isinstance(generation, bytes) else generation}"
-        return Lookup(key, orjson.loads(raw) if raw else None)
+        return plan.result(_script(client, _LOOKUP_LUA)(keys=list(plan.keys), args=list(plan.args), client=client))
 
     return redis_call(run, default=Lookup(None, None))
 
@@ -102,6 +127,19 @@ def store(key: str | None, value: dict[str, Any]) -> None:
     redis_call(
         lambda client: client.set(key, payload, ex=settings.SHELFWISE_RECOMMENDATION_CACHE_SECONDS), default=None
     )
+
+
+def _store_and_unlock(key: str, value: dict[str, Any], lock: str) -> None:
+    """Store the computed value and release the single-flight lock in one round trip."""
+    payload = orjson.dumps(value)
+
+    def run(client: Any) -> None:
+        pipe = client.pipeline(transaction=False)
+        pipe.set(key, payload, ex=settings.SHELFWISE_RECOMMENDATION_CACHE_SECONDS)
+        pipe.delete(lock)
+        pipe.execute()
+
+    redis_call(run, default=None)
 
 
 def _claim(lock: str) -> Callable[[Any], Any]:
@@ -118,10 +156,11 @@ def single_flight(key: str | None, compute: Callable[[], dict[str, Any]]) -> tup
     if acquired:
         try:
             value = compute()
-            store(key, value)
-            return value, True
-        finally:
+        except BaseException:
             redis_call(lambda client: client.delete(lock), default=None)
+            raise
+        _store_and_unlock(key, value, lock)
+        return value, True
     deadline = time.monotonic() + SINGLE_FLIGHT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(WAIT_STEP)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import string
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -37,14 +36,14 @@ logger = logging.getLogger(__name__)
 
 CANDIDATES = 100  # the length of a cached list; `count` is at most this
 MAX_COUNT = 100
+CACHE_FORMAT = "f2"  # part of cache keys: a new layout of cached values never reads an old one
 POPULAR_CACHE_SECONDS = 60.0
-_TOKEN_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def recommendation_id(experiment_id: int, variant_index: int) -> str:
     """``rec_<experiment>_<variant>_<random>``: events that carry it are attributed to the
     variant without any lookup."""
-    token = "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(12))
+    token = secrets.token_hex(8)
     return f"rec_{experiment_id}_{variant_index}_{token}"
 
 
@@ -76,22 +75,54 @@ class CustomerRequest:
 # --------------------------------------------------------------------------- customers
 
 
-def recommend(request: CustomerRequest, *, weights: EventSettings, warming: bool = False) -> Served:
-    """Recommendations for one customer (cached per customer, scenario variant, version, filter).
-    ``warming``: computed ahead of a request (by a worker): no impression, no hit/miss count."""
+@dataclass(frozen=True)
+class CustomerPlan:
+    """Where a customer's request goes (route, version) and its cache lookup."""
+
+    config: ServingConfig
+    route: Route
+    version: VersionRef | None
+    lookup: cache.LookupPlan
+
+
+def plan(request: CustomerRequest, *, warming: bool = False) -> CustomerPlan:
+    """Route the request (scenario → variant → model version) and name its cache entry; no I/O
+    beyond the routing table (kept in process for a few seconds)."""
     config = serving_config(request.tenant_id)
     route = config.route(request.scenario, request.customer_id)
     version = config.resolve(route.source)
     source_key = str(version.version) if version is not None else str(route.source.get("kind", "popularity"))
-    parts = (route.scenario, route.variant, source_key, request.filters.key(), "s" if request.exclude_seen else "a")
+    parts = (
+        CACHE_FORMAT, route.scenario, route.variant, source_key, request.filters.key(),
+        "s" if request.exclude_seen else "a",
+    )  # fmt: skip
     field_name = "" if warming else cache.impression_field(route.scenario, route.experiment_id, route.variant)
-    found = cache.lookup(
+    lookup = cache.lookup_plan(
         tenant_id=request.tenant_id,
         customer_id=request.customer_id,
         parts=parts,
         impression=field_name,
         count_stats=not warming,
     )
+    return CustomerPlan(config, route, version, lookup)
+
+
+def recommend(
+    request: CustomerRequest,
+    *,
+    weights: EventSettings,
+    warming: bool = False,
+    planned: CustomerPlan | None = None,
+    found: cache.Lookup | None = None,
+) -> Served:
+    """Recommendations for one customer (cached per customer, scenario variant, version, filter).
+    ``warming``: computed ahead of a request (by a worker): no impression, no hit/miss count.
+    ``planned``/``found``: the plan and its lookup when the caller already did them (the API
+    does the lookup in its rate-limit round trip)."""
+    planned = planned or plan(request, warming=warming)
+    config, route, version = planned.config, planned.route, planned.version
+    if found is None:
+        found = cache.lookup(planned.lookup)
     if found.value is not None:
         value, state = found.value, "hit"
     elif found.key is None:  # Redis unavailable: count the impression when it is back; compute
@@ -101,18 +132,29 @@ def recommend(request: CustomerRequest, *, weights: EventSettings, warming: bool
             found.key, lambda: _compute_for_customer(config, route, version, request, weights)
         )
         state = "miss"
-    items = [(item, score) for item, score in value["items"] if item not in request.exclude]
-    if len(items) < request.count and len(value["items"]) >= CANDIDATES:
+    items = _first(value, request.count, request.exclude)
+    if len(items) < request.count and len(value["ids"]) >= CANDIDATES:
         # The explicit exclusions ate into a full cached list: compute a longer one for this
         # request only (a short cached list means there is nothing more to recommend).
         value = _compute_for_customer(
             config, route, version, request, weights, candidates=CANDIDATES + len(request.exclude)
         )
-        items = [(item, score) for item, score in value["items"] if item not in request.exclude]
-    served = Served(items[: request.count], value["strategy"], route, value.get("version"), state)
+        items = _first(value, request.count, request.exclude)
+    served = Served(items, value["strategy"], route, value.get("version"), state)
     if not warming:
         recommendation_served(tenant_id=request.tenant_id, endpoint="customer", strategy=served.strategy, cache=state)
     return served
+
+
+def _first(value: dict[str, Any], count: int, exclude: frozenset[str]) -> list[tuple[str, float]]:
+    """The first ``count`` of a computed list that are not excluded."""
+    out: list[tuple[str, float]] = []
+    for item, score in zip(value["ids"], value["scores"], strict=True):
+        if item not in exclude:
+            out.append((item, score))
+            if len(out) == count:
+                break
+    return out
 
 
 def _compute_for_customer(
@@ -142,7 +184,9 @@ def _compute_for_customer(
         seen = _seen_without_model(request.tenant_id, request.customer_id)
     if len(items) < candidates:
         items = _top_up(request.tenant_id, items, candidates, request.filters, seen | {i for i, _ in items}, model)
-    return {"items": [[item, round(float(score), 6)] for item, score in items], "strategy": strategy,
+    # Two flat lists (not 100 pairs): a cache hit decodes them with few allocations.
+    return {"ids": [item for item, _score in items], "scores": [round(float(score), 6) for _item, score in items],
+            "strategy": strategy,
             "version": model.version if model is not None and strategy == "model" else None}  # fmt: skip
 
 

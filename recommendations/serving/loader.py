@@ -14,15 +14,17 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import onnxruntime as ort
 import scipy.sparse as sp
 from django.conf import settings
 
 from recommendations.artifacts import BundleError, bundle_load
 from recommendations.training.export import session
+
+if TYPE_CHECKING:
+    import onnxruntime as ort  # imported lazily (see training.export.session)
 
 logger = logging.getLogger(__name__)
 

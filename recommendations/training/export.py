@@ -21,12 +21,15 @@ items: ``item_id`` / ``index`` / ``score`` ([B, K]; pads have an empty id).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import scipy.sparse as sp
 from onnx import TensorProto, helper, numpy_helper
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 from recommendations.training.algorithms import Fitted, history_vector, need
 from recommendations.training.evaluation import top_k
@@ -192,6 +195,11 @@ def scoring_graph(fitted: Fitted, item_ids: np.ndarray) -> onnx.ModelProto:
 
 
 def session(model_bytes: bytes) -> ort.InferenceSession:
+    # Imported here, not at module level: ONNX Runtime starts native threads when imported, and a
+    # process forked after that (gunicorn's preloaded master forking workers) hangs at exit in
+    # ONNX Runtime's destructors. Only the processes that score import it.
+    import onnxruntime as ort
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

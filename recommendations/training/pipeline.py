@@ -54,8 +54,18 @@ class PipelineOptions:
     min_interactions: int = 100
     min_customers: int = 10
     min_items: int = 10
+    max_evaluation_customers: int = 10_000  # a seeded sample of the holdout's customers beyond this
     # The active version's recipe, evaluated on the same holdout for the release gate.
     compare_with: tuple[str, Mapping[str, Any]] | None = None
+
+
+def _sample(users: np.ndarray, limit: int, seed: int) -> np.ndarray:
+    """At most ``limit`` of ``users`` (a seeded random sample, in order). Evaluation ranks the
+    whole catalog for each customer, so its cost is linear in customers; the metrics say how
+    many were evaluated (``users``) next to how many the holdout had (``holdout_customers``)."""
+    if len(users) <= limit:
+        return users
+    return np.sort(np.random.default_rng(seed).choice(users, size=limit, replace=False))
 
 
 @dataclass
@@ -144,10 +154,11 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
         model = algorithms.fit(algorithm, split.train, params, seed=options.seed)
     progress("evaluating", 65)
     with clock.stage("evaluate"):
-        users = split.test_users
+        users = _sample(split.test_users, options.max_evaluation_customers, options.seed)
         history = history_vector(split.train)
         metrics: dict[str, Any] = {
             "protocol": split.protocol,
+            "holdout_customers": len(split.test_users),
             "model": evaluate(lambda rows: model.score(rows, history), split.train, split.test, users),
         }
         baseline = algorithms.fit("popularity", split.train, {})
@@ -210,7 +221,7 @@ def _choose(
         return candidates[0], base[candidates[0]]
 
     validation = validation_split(split, options.holdout, options.seed)
-    users = validation.test_users
+    users = _sample(validation.test_users, options.max_evaluation_customers, options.seed)
     if len(users) == 0:
         logger.info("no validation users; using default parameters")
         name = candidates[0]
