@@ -40,6 +40,7 @@ test: install
 bench: install  ## benchmarks (each prints its figures next to a baseline from the same run)
 	$(PY) bench/ingest.py
 	$(PY) bench/quality.py
+	$(PY) bench/serving.py
 
 fuzz: install  ## schemathesis over the whole API with many more examples than `make test`
 	SHELFWISE_FUZZ_EXAMPLES=$${SHELFWISE_FUZZ_EXAMPLES:-400} $(PY) -m shelfwise.devservers run --ephemeral -- \
