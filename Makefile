@@ -35,7 +35,7 @@ run: install
 	$(PY) -m shelfwise.devrun
 
 test: install
-	$(PY) -m shelfwise.devservers run --ephemeral -- $(PY) -m pytest $(PYTEST_ARGS)
+	SHELFWISE_ENV=test $(PY) -m shelfwise.devservers run --ephemeral -- $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install  ## benchmarks (each prints its figures next to a baseline from the same run)
 	$(PY) bench/ingest.py

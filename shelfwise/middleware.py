@@ -12,10 +12,12 @@ from django_tenants.middleware.main import TenantMainMiddleware
 
 from shelfwise.context import accept_request_id, current_tenant, request_id_var, set_tenant, tenant_var
 from shelfwise.tenancy import db
+from shelfwise.traffic import traffic_record
 
 request_logger = logging.getLogger("shelfwise.request")
 
 API_PREFIX = "/api/"
+DASHBOARD_PREFIX = "/dashboard/"
 # Paths that never belong to a tenant host: probes and the API (whose tenant is the key's).
 HOSTLESS_PREFIXES = (API_PREFIX, "/healthz", "/readyz", "/metrics")
 
@@ -37,6 +39,9 @@ class RequestContextMiddleware:
             response["X-Request-ID"] = request_id
             duration_ms = (time.perf_counter() - started) * 1000
             match = getattr(request, "resolver_match", None)
+            tenant = getattr(request, "tenant", None)
+            if tenant is not None and request.path_info.startswith(API_PREFIX) and tenant.pk:
+                traffic_record(tenant_id=tenant.pk, status=response.status_code, duration_ms=duration_ms)
             request_logger.info(
                 "%s %s %s",
                 request.method,
@@ -81,3 +86,17 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
             request.tenant = None  # type: ignore[attr-defined]
             return None
         return HttpResponseNotFound(b"Not found", content_type="text/plain")
+
+
+class ContentSecurityPolicyMiddleware:
+    """``Content-Security-Policy`` (``SHELFWISE_CSP``) on the dashboard's pages, which use no
+    inline script or style (Django admin and the API docs bring their own and are left alone)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.path_info.startswith(DASHBOARD_PREFIX) and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.SHELFWISE_CSP
+        return response

@@ -15,4 +15,5 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("api/", include("shelfwise.api_urls")),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("dashboard.urls")),
 ]

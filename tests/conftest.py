@@ -288,3 +288,77 @@ def app_server(django_db_setup: None) -> Iterator[AppServer]:
     server = start_app_server("session")
     yield server
     stop_process(server.process)
+
+
+# --------------------------------------------------------------------------- browser (dashboard)
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",  # CI runs as root
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    # The machines have no internet: without these Chromium keeps trying to reach Google.
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    """Debian's Chromium, installed here (apt-get, as root) when missing: Playwright's own browser
+    download is not available on these machines."""
+    import shutil
+
+    found = shutil.which("chromium")
+    if found is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        install = ["apt-get", "install", "-y", "-qq", "chromium"]
+        if subprocess.run(install, capture_output=True, check=False, timeout=900).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], capture_output=True, check=False, timeout=600)
+            subprocess.run(install, capture_output=True, check=False, timeout=900)
+        found = shutil.which("chromium")
+    if found is None:
+        pytest.fail("the dashboard tests need Chromium: apt-get install chromium (Debian)")
+    return found
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Chromium for one test module: Playwright's event loop runs only while a module of browser
+    tests does, so the other tests' database access is not affected by it."""
+    from django.db import connections
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+    # between browser steps are ordinary synchronous ones.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+    connections.close_all()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"report_{report.when}", report)
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A fresh browser context and page; a screenshot is saved when the test fails."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    yield tab
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        tab.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
+    # ORM calls made while Playwright's loop is active get a connection of their own (Django's
+    # connections are per context); close it, or the test database cannot be dropped.
+    from django.db import connections
+
+    connections.close_all()

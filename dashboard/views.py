@@ -1,0 +1,308 @@
+"""The store admins' dashboard: server-rendered pages on the store's host, htmx for the
+interactive parts (live training progress), charts from data embedded with ``json_script``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from catalog import selectors as catalog_selectors
+from catalog.event_settings import event_settings_for
+from catalog.models import Customer, Event, Item
+from dashboard import selectors
+from dashboard.access import actor_of, can_change, member_required, store_of
+from dashboard.forms import ApiKeyForm, ConfirmForm, StoreAuthenticationForm
+from recommendations.models import ModelVersion, Scenario, TrainingJob
+from recommendations.services.registry import PromotionRefused, model_version_promote, model_version_rollback
+from recommendations.services.training import TrainingAlreadyRunning, TrainingRefused, training_job_request
+from recommendations.serving import engine
+from recommendations.serving.filters import Filters
+from tenants.models import ApiKey
+from tenants.services import TenantError, apikey_create, apikey_revoke
+
+PAGE_SIZE = 25
+
+
+def _page(request: HttpRequest, queryset: Any) -> Any:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _context(request: HttpRequest, section: str, **extra: Any) -> dict[str, Any]:
+    return {"store": store_of(request), "section": section, "can_change": can_change(request), **extra}
+
+
+# --------------------------------------------------------------------------- login
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "dashboard/login.html"
+    authentication_form = StoreAuthenticationForm
+    redirect_authenticated_user = False
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        store_of(request)  # 404 on the public host
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(**kwargs) | {"store": store_of(self.request)}
+
+
+# --------------------------------------------------------------------------- overview
+
+
+@member_required()
+def overview(request: HttpRequest) -> HttpResponse:
+    store = store_of(request)
+    try:
+        days = int(request.GET.get("days", "30"))
+    except ValueError:
+        days = 30
+    if days not in selectors.PERIODS:
+        days = 30
+    period = selectors.period_for(days)
+    counts = selectors.catalog_counts()
+    charts = {
+        "events": selectors.events_per_day(period),
+        "outcomes": selectors.recommendation_outcomes(store.pk, period),
+        "cache": selectors.cache_per_day(store.pk, period),
+        "traffic": selectors.api_traffic(store.pk, period),
+    }
+    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    return render(
+        request,
+        "dashboard/overview.html",
+        _context(
+            request,
+            "overview",
+            period=period,
+            periods=selectors.PERIODS,
+            counts=counts,
+            charts=charts,
+            active=active,
+            api_base=request.build_absolute_uri("/api/v1/"),
+        ),
+    )
+
+
+# --------------------------------------------------------------------------- catalog and customers
+
+
+@member_required()
+def items(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    rows = Item.objects.filter(deleted_at__isnull=True).order_by("external_id")
+    if query:
+        rows = rows.filter(Q(external_id__icontains=query) | Q(title__icontains=query))
+    return render(request, "dashboard/items.html", _context(request, "items", q=query, page=_page(request, rows)))
+
+
+@member_required()
+def item(request: HttpRequest, item_id: str) -> HttpResponse:
+    row = Item.objects.filter(external_id=item_id).first()
+    if row is None:
+        raise Http404
+    store = store_of(request)
+    similar = None
+    if row.deleted_at is None:
+        similar = engine.similar(
+            store.pk,
+            item_id=item_id,
+            count=10,
+            filters=Filters(),
+            exclude=frozenset(),
+            customer_id=None,
+            weights=event_settings_for(store),
+        )
+    counts = dict(Event.objects.filter(item=row).values_list("type").annotate(n=Count("id")).values_list("type", "n"))
+    return render(
+        request,
+        "dashboard/item.html",
+        _context(request, "items", item=row, similar=_with_titles(similar), counts=counts),
+    )
+
+
+@member_required()
+def customers(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "").strip()[:200]
+    rows = Customer.objects.order_by("external_id")
+    if query:
+        rows = rows.filter(external_id__icontains=query)
+    return render(
+        request, "dashboard/customers.html", _context(request, "customers", q=query, page=_page(request, rows))
+    )
+
+
+@member_required()
+def customer(request: HttpRequest, customer_id: str) -> HttpResponse:
+    row = Customer.objects.filter(external_id=customer_id).first()
+    if row is None:
+        raise Http404
+    store = store_of(request)
+    history = Event.objects.filter(customer=row).select_related("item").order_by("-timestamp", "-id")[:50]
+    weights = event_settings_for(store)
+    scenarios = ["default", *Scenario.objects.order_by("key").values_list("key", flat=True)]
+    answers = []
+    for scenario in dict.fromkeys(scenarios):
+        served = engine.recommend(
+            engine.CustomerRequest(tenant_id=store.pk, customer_id=customer_id, scenario=scenario, count=10),
+            weights=weights,
+            warming=True,  # a look, not an impression
+        )
+        answers.append(_with_titles(served))
+    return render(
+        request,
+        "dashboard/customer.html",
+        _context(request, "customers", customer=row, history=history, answers=answers),
+    )
+
+
+def _with_titles(served: engine.Served | None) -> dict[str, Any] | None:
+    if served is None:
+        return None
+    titles = catalog_selectors.items_fields(external_ids=[i for i, _ in served.items], fields=("title",))
+    return {
+        "scenario": served.route.scenario,
+        "variant": served.route.variant,
+        "strategy": served.strategy,
+        "version": served.version,
+        "items": [
+            {"item_id": item, "score": score, "title": titles.get(item, {}).get("title", "")}
+            for item, score in served.items
+        ],
+    }
+
+
+# --------------------------------------------------------------------------- models
+
+
+@member_required()
+def models(request: HttpRequest) -> HttpResponse:
+    versions = ModelVersion.objects.filter(name="default").order_by("-version")
+    jobs = TrainingJob.objects.order_by("-created_at")[:20]
+    running = TrainingJob.objects.filter(active_slot=True).first()
+    previous = ModelVersion.objects.filter(
+        name="default", status=ModelVersion.Status.RETIRED, artifacts_purged_at__isnull=True
+    ).exists()
+    return render(
+        request,
+        "dashboard/models.html",
+        _context(
+            request, "models", versions=_page(request, versions), jobs=jobs, running=running, can_rollback=previous
+        ),
+    )
+
+
+@member_required()
+@require_http_methods(["POST"])
+def model_train(request: HttpRequest) -> HttpResponse:
+    try:
+        with transaction.atomic():
+            job = training_job_request(trigger="manual", requested_by=actor_of(request))
+    except TrainingAlreadyRunning as exc:
+        messages.info(request, "A training is already queued or running.")
+        job = exc.job
+    except TrainingRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("dashboard:models")
+    return redirect(f"{reverse('dashboard:models')}?job={job.pk}")
+
+
+@member_required()
+def job_progress(request: HttpRequest, job_id: str) -> HttpResponse:
+    job = TrainingJob.objects.filter(pk=job_id).select_related("version").first() if _uuid(job_id) else None
+    if job is None:
+        raise Http404
+    finished = job.status in {TrainingJob.Status.SUCCEEDED, TrainingJob.Status.FAILED}
+    # 286 tells htmx to stop polling: the bar stays at its final state.
+    return render(request, "dashboard/_job_progress.html", {"job": job}, status=286 if finished else 200)
+
+
+def _uuid(value: str) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+@member_required()
+@require_http_methods(["POST"])
+def model_promote(request: HttpRequest, version: int) -> HttpResponse:
+    row = ModelVersion.objects.filter(name="default", version=version).first()
+    if row is None:
+        raise Http404
+    form = ConfirmForm(request.POST)
+    reason = form.cleaned_data["reason"] if form.is_valid() else ""
+    try:
+        model_version_promote(version=row, actor=actor_of(request), reason=reason or "dashboard")
+        messages.success(request, f"Version {version} is now served.")
+    except PromotionRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("dashboard:models")
+
+
+@member_required()
+@require_http_methods(["POST"])
+def model_rollback(request: HttpRequest) -> HttpResponse:
+    try:
+        row = model_version_rollback(actor=actor_of(request), reason="rollback from the dashboard")
+        messages.success(request, f"Rolled back: version {row.version} is served again.")
+    except PromotionRefused as exc:
+        messages.error(request, str(exc))
+    return redirect("dashboard:models")
+
+
+# --------------------------------------------------------------------------- API keys
+
+
+@member_required()
+def api_keys(request: HttpRequest) -> HttpResponse:
+    store = store_of(request)
+    created = None
+    form = ApiKeyForm()
+    if request.method == "POST":
+        form = ApiKeyForm(request.POST)
+        if form.is_valid():
+            try:
+                row, raw = apikey_create(
+                    tenant=store,
+                    name=form.cleaned_data["name"],
+                    kind=form.cleaned_data["kind"],
+                    scopes=form.cleaned_data["scopes"] or None,
+                    actor=actor_of(request),
+                    created_by=request.user if request.user.is_authenticated else None,
+                )
+                created = {"key": raw, "row": row}
+                form = ApiKeyForm()
+            except TenantError as exc:
+                form.add_error(None, str(exc))
+    rows = ApiKey.objects.filter(tenant=store).order_by("revoked_at", "-created_at")
+    response = render(request, "dashboard/keys.html", _context(request, "keys", keys=rows, form=form, created=created))
+    if created:
+        response["Cache-Control"] = "no-store"  # the secret is on this page, once
+    return response
+
+
+api_keys = require_http_methods(["GET", "POST"])(api_keys)
+
+
+@member_required()
+@require_http_methods(["POST"])
+def api_key_revoke(request: HttpRequest, key_id: str) -> HttpResponse:
+    row = ApiKey.objects.filter(tenant=store_of(request), pk=key_id).first()
+    if row is None:
+        raise Http404
+    apikey_revoke(api_key=row, actor=actor_of(request))
+    messages.success(request, f"Key {row.prefix} is revoked; it is refused from now on.")
+    return redirect("dashboard:keys")
