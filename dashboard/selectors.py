@@ -32,11 +32,10 @@ class Period:
         return [self.start + timedelta(days=offset) for offset in range(self.days)]
 
 
-def period_for(days: int) -> Period:
-    """The last ``days`` days up to today — or up to the store's latest event if it has none
-    in that window (an imported history, like the demo store's)."""
+def period_for(days: int, *, latest: datetime | None) -> Period:
+    """The last ``days`` days up to today — or up to the store's latest event (``latest``, from
+    ``catalog_counts``) if it has none in that window (an imported history, like the demo's)."""
     today = datetime.now(UTC).date()
-    latest = Event.objects.aggregate(latest=Max("timestamp"))["latest"]
     end = today
     if latest is not None and latest.date() < today - timedelta(days=days - 1):
         end = latest.astimezone(UTC).date()

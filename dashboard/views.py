@@ -3,6 +3,7 @@ interactive parts (live training progress), charts from data embedded with ``jso
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.contrib import messages
@@ -68,8 +69,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         days = 30
     if days not in selectors.PERIODS:
         days = 30
-    period = selectors.period_for(days)
     counts = selectors.catalog_counts()
+    period = selectors.period_for(days, latest=counts["last_event"])
     charts = {
         "events": selectors.events_per_day(period),
         "outcomes": selectors.recommendation_outcomes(store.pk, period),
@@ -121,6 +122,7 @@ def item(request: HttpRequest, item_id: str) -> HttpResponse:
             exclude=frozenset(),
             customer_id=None,
             weights=event_settings_for(store),
+            shown=False,
         )
     counts = dict(Event.objects.filter(item=row).values_list("type").annotate(n=Count("id")).values_list("type", "n"))
     return render(
@@ -227,8 +229,6 @@ def job_progress(request: HttpRequest, job_id: str) -> HttpResponse:
 
 
 def _uuid(value: str) -> bool:
-    import uuid
-
     try:
         uuid.UUID(value)
     except ValueError:
@@ -266,6 +266,7 @@ def model_rollback(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- API keys
 
 
+@require_http_methods(["GET", "POST"])
 @member_required()
 def api_keys(request: HttpRequest) -> HttpResponse:
     store = store_of(request)
@@ -292,9 +293,6 @@ def api_keys(request: HttpRequest) -> HttpResponse:
     if created:
         response["Cache-Control"] = "no-store"  # the secret is on this page, once
     return response
-
-
-api_keys = require_http_methods(["GET", "POST"])(api_keys)
 
 
 @member_required()

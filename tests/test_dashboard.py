@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -107,3 +109,24 @@ def test_a_key_of_another_store_cannot_be_revoked_from_here(tenant_a: TenantHand
     assert foreign is not None
     assert admin.post(f"/dashboard/keys/{foreign.pk}/revoke/").status_code == 404
     assert ApiKey.objects.get(pk=foreign.pk).revoked_at is None
+
+
+def test_looking_at_an_item_in_the_dashboard_is_not_an_impression(tenant_a: TenantHandle) -> None:
+    from recommendations.serving.cache import impressions_key
+    from shelfwise.redis_client import redis_call
+
+    api = tenant_a.client()
+    assert api.put("/api/v1/items/dash-look", {"title": "Looked at"}, format="json").status_code in {200, 201}
+    key = impressions_key(tenant_a.tenant.pk, f"{datetime.now(UTC):%Y%m%d}")
+
+    def shown() -> int:
+        return int(redis_call(lambda client: client.hget(key, "similar|0|default"), default=None) or 0)
+
+    before = shown()
+    viewer = logged_in(tenant_a, Membership.Role.VIEWER)
+    page = viewer.get("/dashboard/items/dash-look/")
+    assert page.status_code == 200
+    assert b"Similar items" in page.content
+    assert shown() == before
+    assert api.get("/api/v1/items/dash-look/similar").status_code == 200  # the API's answer is one
+    assert shown() == before + 1

@@ -419,8 +419,10 @@ def similar(
     exclude: frozenset[str],
     customer_id: str | None,
     weights: EventSettings,
+    shown: bool = True,
 ) -> Served:
     """Items similar to ``item_id`` (the model's neighbours); re-ranked for ``customer_id`` if given.
+    ``shown``: False for a look that no shopper sees (the dashboard): no impression is counted.
     Raises LookupError if the store has no such item."""
     categories = catalog_selectors.item_categories(external_id=item_id)
     if categories is None:
@@ -457,8 +459,9 @@ def similar(
                 tenant_id, "pop", count - len(items), related, taken | seen | {i for i, _ in items}, model
             )
         items = _top_up(tenant_id, items, count, filters, taken | seen, model)
-    cache.count_impression(tenant_id=tenant_id, field=cache.impression_field("similar", 0, "default"))
-    recommendation_served(tenant_id=tenant_id, endpoint="similar", strategy=strategy, cache="none")
+    if shown:
+        cache.count_impression(tenant_id=tenant_id, field=cache.impression_field("similar", 0, "default"))
+        recommendation_served(tenant_id=tenant_id, endpoint="similar", strategy=strategy, cache="none")
     return Served(items[:count], strategy, route, model.version if model is not None and strategy == "model" else None)
 
 
