@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from dashboard import views
+from dashboard import experiment_views, settings_views, views
 
 app_name = "dashboard"
 
@@ -45,4 +45,16 @@ urlpatterns = [
     path("jobs/<str:job_id>/progress/", views.job_progress, name="job-progress"),
     path("keys/", views.api_keys, name="keys"),
     path("keys/<str:key_id>/revoke/", views.api_key_revoke, name="key-revoke"),
+    path("experiments/", experiment_views.experiments, name="experiments"),
+    path("experiments/new/", experiment_views.experiment_new, name="experiment-new"),
+    path("experiments/<int:experiment_id>/", experiment_views.experiment, name="experiment"),
+    path("experiments/<int:experiment_id>/start/", experiment_views.experiment_begin, name="experiment-start"),
+    path("experiments/<int:experiment_id>/stop/", experiment_views.experiment_end, name="experiment-stop"),
+    path("scenarios/<str:key>/delete/", experiment_views.scenario_remove, name="scenario-delete"),
+    path("settings/", settings_views.store_settings, name="settings"),
+    path("team/", settings_views.team, name="team"),
+    path("team/members/<int:membership_id>/role/", settings_views.member_role, name="member-role"),
+    path("team/members/<int:membership_id>/remove/", settings_views.member_remove, name="member-remove"),
+    path("team/invitations/<int:invitation_id>/revoke/", settings_views.invitation_cancel, name="invitation-revoke"),
+    path("join/<str:token>/", settings_views.join, name="join"),
 ]

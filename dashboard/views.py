@@ -37,7 +37,7 @@ def _page(request: HttpRequest, queryset: Any) -> Any:
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
-def _context(request: HttpRequest, section: str, **extra: Any) -> dict[str, Any]:
+def context_for(request: HttpRequest, section: str, **extra: Any) -> dict[str, Any]:
     return {"store": store_of(request), "section": section, "can_change": can_change(request), **extra}
 
 
@@ -81,7 +81,7 @@ def overview(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/overview.html",
-        _context(
+        context_for(
             request,
             "overview",
             period=period,
@@ -103,7 +103,7 @@ def items(request: HttpRequest) -> HttpResponse:
     rows = Item.objects.filter(deleted_at__isnull=True).order_by("external_id")
     if query:
         rows = rows.filter(Q(external_id__icontains=query) | Q(title__icontains=query))
-    return render(request, "dashboard/items.html", _context(request, "items", q=query, page=_page(request, rows)))
+    return render(request, "dashboard/items.html", context_for(request, "items", q=query, page=_page(request, rows)))
 
 
 @member_required()
@@ -128,7 +128,7 @@ def item(request: HttpRequest, item_id: str) -> HttpResponse:
     return render(
         request,
         "dashboard/item.html",
-        _context(request, "items", item=row, similar=_with_titles(similar), counts=counts),
+        context_for(request, "items", item=row, similar=_with_titles(similar), counts=counts),
     )
 
 
@@ -139,7 +139,7 @@ def customers(request: HttpRequest) -> HttpResponse:
     if query:
         rows = rows.filter(external_id__icontains=query)
     return render(
-        request, "dashboard/customers.html", _context(request, "customers", q=query, page=_page(request, rows))
+        request, "dashboard/customers.html", context_for(request, "customers", q=query, page=_page(request, rows))
     )
 
 
@@ -163,7 +163,7 @@ def customer(request: HttpRequest, customer_id: str) -> HttpResponse:
     return render(
         request,
         "dashboard/customer.html",
-        _context(request, "customers", customer=row, history=history, answers=answers),
+        context_for(request, "customers", customer=row, history=history, answers=answers),
     )
 
 
@@ -197,7 +197,7 @@ def models(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/models.html",
-        _context(
+        context_for(
             request, "models", versions=_page(request, versions), jobs=jobs, running=running, can_rollback=previous
         ),
     )
@@ -289,7 +289,9 @@ def api_keys(request: HttpRequest) -> HttpResponse:
             except TenantError as exc:
                 form.add_error(None, str(exc))
     rows = ApiKey.objects.filter(tenant=store).order_by("revoked_at", "-created_at")
-    response = render(request, "dashboard/keys.html", _context(request, "keys", keys=rows, form=form, created=created))
+    response = render(
+        request, "dashboard/keys.html", context_for(request, "keys", keys=rows, form=form, created=created)
+    )
     if created:
         response["Cache-Control"] = "no-store"  # the secret is on this page, once
     return response

@@ -12,7 +12,12 @@ from rest_framework.response import Response
 
 from recommendations.models import ModelVersion, TrainingJob
 from recommendations.services.registry import PromotionRefused, model_version_promote, model_version_rollback
-from recommendations.services.training import TrainingAlreadyRunning, TrainingRefused, training_job_request
+from recommendations.services.training import (
+    TrainingAlreadyRunning,
+    TrainingQuotaExceeded,
+    TrainingRefused,
+    training_job_request,
+)
 from recommendations.training.algorithms import ALGORITHMS
 from shelfwise.api import ApiView, parse_query, reject_unknown_query_params
 from shelfwise.errors import NOT_FOUND, VALIDATION_ERROR, Problem, problem_type
@@ -21,6 +26,12 @@ from tenants.authentication import principal_of
 
 TRAINING_IN_PROGRESS = problem_type(
     "training_in_progress", 409, "Training in progress", "The store already has a training queued or running."
+)
+TRAINING_QUOTA_EXCEEDED = problem_type(
+    "training_quota_exceeded",
+    429,
+    "Training quota used up",
+    "The plan's trainings per 24 hours are used up; retry after `Retry-After` seconds.",
 )
 INSUFFICIENT_DATA = problem_type(
     "insufficient_data", 422, "Not enough data", "There is not enough data to train a model yet."
@@ -128,7 +139,8 @@ class ModelTrainApi(ApiView):
         responses={202: JobOut},
         tags=["models"],
         description="Queue a training of the store's model (one at a time). 409 `training_in_progress` "
-        "names the running job; 422 `insufficient_data` says what is missing.",
+        "names the running job; 422 `insufficient_data` says what is missing; 429 "
+        "`training_quota_exceeded` when the plan's trainings per 24 hours are used up (see `Retry-After`).",
     )
     def post(self, request: Request) -> Response:
         reject_unknown_query_params(request, set())
@@ -144,6 +156,10 @@ class ModelTrainApi(ApiView):
         except TrainingAlreadyRunning as exc:
             raise Problem(
                 TRAINING_IN_PROGRESS, f"Job {exc.job.id} is {exc.job.status}.", extra={"job_id": str(exc.job.id)}
+            ) from exc
+        except TrainingQuotaExceeded as exc:
+            raise Problem(
+                TRAINING_QUOTA_EXCEEDED, str(exc), headers={"Retry-After": str(exc.retry_after_seconds)}
             ) from exc
         except TrainingRefused as exc:
             raise Problem(INSUFFICIENT_DATA, str(exc)) from exc

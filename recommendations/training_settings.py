@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -10,6 +10,7 @@ from tenants.models import Tenant
 from tenants.store_settings import settings_section_get
 
 Algorithm = Literal["als", "bpr", "itemknn_cosine", "itemknn_bm25", "ease", "popularity", "auto"]
+ALGORITHM_CHOICES: tuple[str, ...] = get_args(Algorithm)
 
 
 class TrainingSettings(BaseModel):

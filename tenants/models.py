@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
 
 SLUG_RE = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
@@ -63,6 +64,7 @@ class Tenant(TenantMixin):
 
     class Meta:
         ordering: ClassVar[list[str]] = ["slug"]
+        permissions = (("suspend_tenant", "Can suspend and reactivate tenants"),)
 
     def __str__(self) -> str:
         return self.slug
@@ -103,6 +105,7 @@ class ApiKey(models.Model):
     class Meta:
         ordering: ClassVar[list[str]] = ["-created_at"]
         indexes: ClassVar[list[models.Index]] = [models.Index(fields=["tenant", "revoked_at"])]
+        permissions = (("revoke_apikey", "Can revoke API keys"),)
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
@@ -137,6 +140,44 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class Invitation(models.Model):
+    """An invitation to join a store's team, sent by e-mail by an owner.
+
+    Only a SHA-256 of the token is stored; the link in the e-mail carries the token. It can be
+    used once, before ``expires_at``, by whoever holds it (the e-mail address is where it was sent).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=8, choices=Membership.Role.choices, default=Membership.Role.VIEWER)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["-created_at"]
+        constraints: ClassVar[list[Any]] = [
+            # One open invitation per address and store (a new one replaces the old).
+            models.UniqueConstraint(
+                fields=["tenant", "email"],
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="invitation_one_open_per_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.tenant} ({self.role})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
 
 
 class AuditLogEntry(models.Model):

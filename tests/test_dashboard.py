@@ -40,7 +40,15 @@ def test_pages_need_a_login_and_carry_the_security_headers(tenant_a: TenantHandl
 
 @pytest.mark.parametrize(
     "path",
-    ["/dashboard/", "/dashboard/items/", "/dashboard/customers/", "/dashboard/models/", "/dashboard/keys/"],
+    [
+        "/dashboard/",
+        "/dashboard/items/",
+        "/dashboard/customers/",
+        "/dashboard/models/",
+        "/dashboard/keys/",
+        "/dashboard/experiments/",
+        "/dashboard/settings/",
+    ],
 )
 def test_every_page_renders_for_a_member(tenant_a: TenantHandle, path: str) -> None:
     client = logged_in(tenant_a, Membership.Role.VIEWER)

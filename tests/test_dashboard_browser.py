@@ -4,6 +4,7 @@ with a real Celery worker for training. Screenshots of failures go to .dev/test-
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -145,6 +146,54 @@ def test_a_user_of_another_store_is_refused_on_its_host(page: Any, app_server: A
     response = page.goto(base(app_server, store) + "keys/")
     assert response is not None
     assert "/login/" in page.url  # still not in
+
+
+def test_run_an_experiment_and_read_its_intervals(page: Any, app_server: AppServer, store: TenantHandle) -> None:
+    url = base(app_server, store)
+    log_in(page, url, member(store.tenant, Membership.Role.ADMIN))
+    page.get_by_role("link", name="Experiments").click()
+    page.get_by_label("Key").fill("home")
+    page.get_by_role("button", name="Save scenario").click()
+    page.get_by_text("Scenario “home” added.").wait_for()
+
+    page.get_by_role("link", name="New experiment").click()
+    page.get_by_label("Name").fill("Model or trending")
+    page.locator("#id_v-1-kind").select_option("trending")
+    page.get_by_role("button", name="Create draft").click()
+    page.get_by_text("created as a draft").wait_for()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Start").click()
+    page.get_by_text("Started:").wait_for()
+    experiment_id = re.search(r"/experiments/(\d+)/", page.url).group(1)  # type: ignore[union-attr]
+
+    api = store.client()
+    deadline = time.monotonic() + 10  # other processes pick the change up within seconds
+    while (
+        not api.get("/api/v1/customers/c0/recommendations", {"scenario": "home"})
+        .json()["recommendation_id"]
+        .startswith(f"rec_{experiment_id}_")
+    ):
+        assert time.monotonic() < deadline, "the experiment never started serving"
+        time.sleep(0.2)
+    for n in range(40):
+        body = api.get(f"/api/v1/customers/c{n}/recommendations", {"scenario": "home", "count": "5"}).json()
+        if n % 3 == 0:
+            event = {"type": "view", "customer_id": f"c{n}", "item_id": body["items"][0]["item_id"],
+                     "recommendation_id": body["recommendation_id"]}  # fmt: skip
+            assert api.post("/api/v1/events", {"events": [event]}, format="json").status_code in {200, 201}
+    page.reload()
+    for name in ("experiment_ctr", "experiment_conversion"):
+        page.wait_for_selector(f"canvas[data-chart={name}][data-rendered=true]")
+    bars = page.evaluate("() => document.getElementById('chart-ctr').chart.data.datasets[0].data")
+    shown = [int(page.locator(f"#variant-{key} td").nth(3).inner_text()) for key in ("control", "challenger")]
+    assert sum(shown) == 41  # the 40, and the poll that saw the experiment start
+    for key, (low, high) in zip(("control", "challenger"), bars, strict=True):
+        interval = page.locator(f"#variant-{key} td").nth(5).inner_text()  # "1.23 % (0.50 % – 3.00 %)"
+        assert f"({low:.2f} % – {high:.2f} %)" in interval
+        assert low < high  # some shown, so a real interval
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Stopped:").wait_for()
 
 
 def api_status(server: AppServer, raw_key: str) -> int:

@@ -15,3 +15,25 @@ def dictget(mapping: Any, key: str) -> Any:
     if isinstance(mapping, dict):
         return mapping.get(key)
     return None
+
+
+@register.filter
+def source(value: Any) -> str:
+    """A variant's or scenario's source in words: ``{"kind": "version", "version": 3}`` → "model version 3"."""
+    if not isinstance(value, dict) or not value:
+        return "active model"
+    kind = value.get("kind", "active")
+    if kind == "version":
+        return f"model version {value.get('version')}"
+    if kind == "algorithm":
+        return f"newest {value.get('algorithm')} version"
+    return {"active": "active model", "popularity": "most popular", "trending": "trending"}.get(kind, str(kind))
+
+
+@register.filter
+def percent(value: Any, digits: int = 2) -> str:
+    """0.0123 → "1.23 %"."""
+    try:
+        return f"{float(value) * 100:.{int(digits)}f} %"
+    except (TypeError, ValueError):
+        return "–"

@@ -29,7 +29,7 @@ from recommendations.training.pipeline import InsufficientData, PipelineOptions,
 from recommendations.training_settings import TrainingSettings, training_settings_for
 from shelfwise.celery import TRANSIENT_ERRORS
 from shelfwise.tenancy import current_schema
-from tenants.models import Tenant
+from tenants.models import Plan, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,22 @@ class TrainingAlreadyRunning(Exception):
 
 class TrainingRefused(ValueError):
     """A training that cannot start (the message says why, e.g. too little data)."""
+
+
+class TrainingQuotaExceeded(TrainingRefused):
+    """The plan's trainings per day are used up (a rolling 24 hours)."""
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+TRAINING_QUOTA_WINDOW = timedelta(hours=24)
+
+
+def trainings_in_window() -> int:
+    """Trainings requested in the last 24 hours (what the plan's ``trainings_per_day`` counts)."""
+    return TrainingJob.objects.filter(created_at__gte=timezone.now() - TRAINING_QUOTA_WINDOW).count()
 
 
 def _tenant() -> Tenant:
@@ -71,7 +87,18 @@ def training_job_request(
     model_name: str = "default",
 ) -> TrainingJob:
     """Queue a training of the current store's model (sent to the ``training`` queue on commit)."""
-    settings = training_settings_for(_tenant().pk)
+    tenant = _tenant()
+    settings = training_settings_for(tenant.pk)
+    allowed = Plan.objects.filter(tenants=tenant).values_list("trainings_per_day", flat=True).first()
+    if allowed is not None and trainings_in_window() >= allowed:
+        window = TrainingJob.objects.filter(created_at__gte=timezone.now() - TRAINING_QUOTA_WINDOW)
+        oldest = window.order_by("created_at").values_list("created_at", flat=True).first() or timezone.now()
+        wait = max(1, int((oldest + TRAINING_QUOTA_WINDOW - timezone.now()).total_seconds()) + 1)
+        raise TrainingQuotaExceeded(
+            f"the plan allows {allowed} trainings per 24 hours and they are used up; "
+            f"the next is possible in {wait // 3600} h {wait % 3600 // 60} min",
+            retry_after_seconds=wait,
+        )
     events = _events_at_least(settings.min_interactions)
     if events < settings.min_interactions:
         raise TrainingRefused(

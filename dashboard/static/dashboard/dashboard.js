@@ -68,7 +68,24 @@
         options: { responsive: true, animation: false, scales: { y: { min: 0, max: 100, title: { display: true, text: "%" } } } },
       });
     },
+    experiment_ctr(canvas, data) { intervals(canvas, data.experiment, "ctr"); },
+    experiment_conversion(canvas, data) { intervals(canvas, data.experiment, "conversion"); },
   };
+
+  // Per variant: a floating bar from the interval's low to high end, and a point at the estimate.
+  function intervals(canvas, e, metric) {
+    lineOrBar(canvas, {
+      type: "bar",
+      data: {
+        labels: e.labels,
+        datasets: [
+          { type: "bar", label: "95 % interval", data: e[metric + "_ci"], backgroundColor: "rgba(37, 99, 235, 0.25)", borderColor: palette[0], borderWidth: 1 },
+          { type: "line", label: "estimate", data: e[metric], showLine: false, pointRadius: 6, pointStyle: "rectRot", borderColor: palette[3], backgroundColor: palette[3] },
+        ],
+      },
+      options: { responsive: true, animation: false, scales: { y: { beginAtZero: true, title: { display: true, text: "%" } } } },
+    });
+  }
 
   function renderCharts() {
     const data = chartData();
