@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Protocol, cast
 
 import orjson
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from pydantic import ValidationError
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
@@ -217,6 +217,45 @@ def rate_limit_check(
     return RateLimitResult(state, reconfirmed, result[5] if prelude is not None else _UNAVAILABLE)
 
 
+# --------------------------------------------------------------------------- answers before DRF
+
+# Where a request's rate-limit outcome is kept when it was charged before DRF's machinery ran
+# (see precharge): the outcome, or the Problem to raise.
+_PRECHARGED = "_shelfwise_precharged"
+_JSON_ACCEPT = frozenset({"", "*/*", "application/json", "application/*"})
+
+
+def accepts_plain_json(request: HttpRequest) -> bool:
+    """Whether the client takes ``application/json`` without any negotiation worth DRF's
+    machinery (no Accept, or a plain JSON / wildcard one)."""
+    accept = request.META.get("HTTP_ACCEPT", "")
+    return all(part.split(";", 1)[0].strip() in _JSON_ACCEPT for part in accept.split(","))
+
+
+def precharge(request: HttpRequest, principal: ApiPrincipal, prelude: RedisPrelude) -> RateLimitResult | None:
+    """Charge the request and run ``prelude`` before DRF's machinery, for views that answer some
+    requests themselves (e.g. cache hits). The outcome is kept on the request: if the view then
+    hands the request to DRF after all, ``ApiView`` uses it instead of charging again (and
+    raises the Problem it kept, e.g. a 429, at the usual point). None if a Problem was kept."""
+    try:
+        result = rate_limit_check(request, principal, prelude)
+    except Problem as exc:
+        setattr(request, _PRECHARGED, exc)
+        return None
+    setattr(request, _PRECHARGED, result)
+    return result
+
+
+def _charge(request: HttpRequest, principal: ApiPrincipal, prelude: RedisPrelude | None = None) -> RateLimitResult:
+    precharged = getattr(request, _PRECHARGED, None)
+    if precharged is None:
+        return rate_limit_check(request, principal, prelude)
+    delattr(request, _PRECHARGED)
+    if isinstance(precharged, Problem):
+        raise precharged
+    return cast(RateLimitResult, precharged)
+
+
 # --------------------------------------------------------------------------- idempotency
 
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
@@ -347,7 +386,7 @@ class ApiView(APIView):
             prelude = self.redis_prelude(request) if self._handles(request) else None  # else a 405 follows
         except Problem:
             # The key is confirmed (and charged) first: a revoked key is a 401 whatever else is wrong.
-            result = rate_limit_check(request._request, api_principal)
+            result = _charge(request._request, api_principal)
             self._rate_limit = result.state
             if not result.reconfirmed:
                 raise
@@ -356,10 +395,23 @@ class ApiView(APIView):
                 self.redis_prelude(request)  # its checks still apply (the view computes without it)
             return
         # One Redis call: the charge, the key's current record and the view's prelude.
-        result = rate_limit_check(request._request, api_principal, prelude)
+        result = _charge(request._request, api_principal, prelude)
         self._rate_limit, self.prelude = result.state, result
         if result.reconfirmed:
             super().check_permissions(request)  # the record as it is now decides
+
+    def fast_response(self, data: Any, rate_limit: RateLimitState | None, headers: dict[str, str]) -> HttpResponse:
+        """A 200 JSON answer made without DRF's machinery, with the headers DRF's would carry
+        (``Allow``, ``Vary``, rate limits): for views that answer some requests in ``dispatch``."""
+        response = HttpResponse(ORJSONRenderer().render(data), content_type=ORJSONRenderer.media_type)
+        for name, value in self.default_response_headers.items():
+            response[name] = value
+        if rate_limit is not None:
+            for name, value in rate_limit.headers().items():
+                response[name] = value
+        for name, value in headers.items():
+            response[name] = value
+        return response
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, _Replay):
@@ -393,8 +445,8 @@ def _refuse_unknown(unknown: list[str]) -> None:
         )
 
 
-def _refuse_blank(request: Request) -> None:
-    empty = sorted(name for name, value in request.query_params.items() if value == "")
+def _refuse_blank(request: Request | HttpRequest) -> None:
+    empty = sorted(name for name, value in request.GET.items() if value == "")
     if empty:
         raise Problem(
             VALIDATION_ERROR,
@@ -415,12 +467,14 @@ def parse_query(request: Request, serializer_class: type[Any]) -> dict[str, Any]
     return dict(serializer.validated_data)
 
 
-def parse_query_model(request: Request, model: type[Any], *, also_allowed: Callable[[str], bool] | None = None) -> Any:
+def parse_query_model(
+    request: Request | HttpRequest, model: type[Any], *, also_allowed: Callable[[str], bool] | None = None
+) -> Any:
     """Validate query parameters with a pydantic model (lax: query values are strings; a
     parameter given twice counts once, the last). Unknown parameters, blank values and invalid
     ones are a 400 with per-field errors. ``also_allowed`` admits parameters the view parses
-    itself (e.g. ``prop.<name>`` filters)."""
-    params = request.query_params
+    itself (e.g. ``prop.<name>`` filters). Takes a DRF or a plain Django request."""
+    params = request.GET
     allowed = model.model_fields
     _refuse_unknown(
         sorted(name for name in params if name not in allowed and not (also_allowed and also_allowed(name)))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -239,22 +240,30 @@ def _touch(key_id: str) -> None:
     ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
 
 
+def _from_memory(parsed: keys.ParsedKey) -> ApiKeyPrincipal | None:
+    """The principal for a key this process verified before (only usable keys are remembered);
+    it still needs confirming against Redis (``confirm``)."""
+    known = _known.get(parsed.key_id)
+    if (
+        known is None
+        or known.record.kind != parsed.kind
+        or not keys.secret_matches(parsed.secret, known.record.secret_hash)
+    ):
+        return None
+    _touch(known.record.key_id)
+    return ApiKeyPrincipal(
+        record=known.record, tenant=known.tenant, scopes=known.record.scopes, unconfirmed_raw=known.raw
+    )
+
+
 def authenticate_key(raw_key: str) -> ApiKeyPrincipal:
     """Verify a presented key; raises a Problem (401/403) or returns the principal."""
     parsed = keys.parse_key(raw_key)
     if parsed is None:
         raise Problem(INVALID_API_KEY)
-    known = _known.get(parsed.key_id)
-    if (
-        known is not None
-        and known.record.kind == parsed.kind
-        and keys.secret_matches(parsed.secret, known.record.secret_hash)
-    ):
-        # Remembered (only usable keys are): confirmed against Redis with the rate limit.
-        _touch(known.record.key_id)
-        return ApiKeyPrincipal(
-            record=known.record, tenant=known.tenant, scopes=known.record.scopes, unconfirmed_raw=known.raw
-        )
+    remembered = _from_memory(parsed)
+    if remembered is not None:
+        return remembered  # confirmed against Redis with the rate limit
     record, raw = key_record_get(parsed.key_id)
     # A key id with someone else's secret, a kind prefix that does not match, or an unknown
     # id: all the same 401, compared in constant time where a hash exists.
@@ -265,6 +274,24 @@ def authenticate_key(raw_key: str) -> ApiKeyPrincipal:
     tenant = record.tenant()
     _remember(record, raw, tenant)
     return ApiKeyPrincipal(record=record, tenant=tenant, scopes=record.scopes)
+
+
+def remembered_principal(request: HttpRequest) -> ApiKeyPrincipal | None:
+    """The principal of a request whose key this process has verified before, without any I/O
+    (it still needs confirming: ``record_cache_key``/``confirm``, done by the rate limit's
+    Redis call); None for anything else — the full authentication then decides."""
+    scheme, _, credential = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    parsed = keys.parse_key(credential.strip())
+    return _from_memory(parsed) if parsed is not None else None
+
+
+def principal_activate(request: HttpRequest, principal: ApiKeyPrincipal) -> None:
+    """Route the request to the key's tenant: its schema, and the tenant for middleware and logs."""
+    db().set_tenant(principal.tenant)
+    request.tenant = principal.tenant  # type: ignore[attr-defined]
+    set_tenant(principal.tenant.slug)
 
 
 class ApiKeyAuthentication(BaseAuthentication):
@@ -278,9 +305,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         if scheme.lower() != "bearer" or not credential.strip():
             raise Problem(INVALID_API_KEY, "Use `Authorization: Bearer <key>`.")
         principal = authenticate_key(credential.strip())
-        db().set_tenant(principal.tenant)
-        request._request.tenant = principal.tenant  # type: ignore[attr-defined]  # for middleware/logs
-        set_tenant(principal.tenant.slug)
+        principal_activate(request._request, principal)
         return principal, principal.key_prefix
 
     def authenticate_header(self, request: Request) -> str:

@@ -123,6 +123,10 @@ def recommend(
     config, route, version = planned.config, planned.route, planned.version
     if found is None:
         found = cache.lookup(planned.lookup)
+    if not warming:
+        served = served_from_cache(request, planned, found)
+        if served is not None:
+            return served
     if found.value is not None:
         value, state = found.value, "hit"
     elif found.key is None:  # Redis unavailable: count the impression when it is back; compute
@@ -143,6 +147,20 @@ def recommend(
     served = Served(items, value["strategy"], route, value.get("version"), state)
     if not warming:
         recommendation_served(tenant_id=request.tenant_id, endpoint="customer", strategy=served.strategy, cache=state)
+    return served
+
+
+def served_from_cache(request: CustomerRequest, planned: CustomerPlan, found: cache.Lookup) -> Served | None:
+    """The answer to a request from its cached list alone, counted as a hit; None if the cache
+    had none or the request's exclusions need a longer list (``recommend`` computes then)."""
+    value = found.value
+    if value is None:
+        return None
+    items = _first(value, request.count, request.exclude)
+    if len(items) < request.count and len(value["ids"]) >= CANDIDATES:
+        return None
+    served = Served(items, value["strategy"], planned.route, value.get("version"), "hit")
+    recommendation_served(tenant_id=request.tenant_id, endpoint="customer", strategy=served.strategy, cache="hit")
     return served
 
 
