@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
@@ -18,6 +19,7 @@ request_logger = logging.getLogger("shelfwise.request")
 
 API_PREFIX = "/api/"
 DASHBOARD_PREFIX = "/dashboard/"
+ADMIN_PREFIX = "/admin/"
 # Paths that never belong to a tenant host: probes and the API (whose tenant is the key's).
 HOSTLESS_PREFIXES = (API_PREFIX, "/healthz", "/readyz", "/metrics")
 
@@ -78,14 +80,25 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
         response = super().process_request(request)
         tenant = getattr(request, "tenant", None)
         if tenant is not None and tenant.schema_name != settings.PUBLIC_SCHEMA_NAME:
+            if request.path_info.startswith(ADMIN_PREFIX):
+                # Django admin is the support staff's, on the public host only.
+                return HttpResponseNotFound(b"Not found", content_type="text/plain")
             set_tenant(tenant.slug)
         return response
 
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse | None:
         if hostname in settings.SHELFWISE_PUBLIC_HOSTS:
-            request.tenant = None  # type: ignore[attr-defined]
+            # Known public host: the public schema, as an unsaved tenant (django-tenants' admin
+            # templates read request.tenant.schema_name; there is no row for it).
+            request.tenant = _public_tenant()  # type: ignore[attr-defined]
             return None
         return HttpResponseNotFound(b"Not found", content_type="text/plain")
+
+
+def _public_tenant() -> Any:
+    from tenants.models import Tenant  # the app's model; imported late (middleware loads first)
+
+    return Tenant(schema_name=settings.PUBLIC_SCHEMA_NAME, slug="", name="Shelfwise")
 
 
 class ContentSecurityPolicyMiddleware:

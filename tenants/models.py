@@ -106,6 +106,7 @@ class ApiKey(models.Model):
         ordering: ClassVar[list[str]] = ["-created_at"]
         indexes: ClassVar[list[models.Index]] = [models.Index(fields=["tenant", "revoked_at"])]
         permissions = (("revoke_apikey", "Can revoke API keys"),)
+        verbose_name = "API key"
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"

@@ -141,23 +141,26 @@ def _owners_left(tenant: Tenant, without: Membership) -> int:
 
 @transaction.atomic
 def membership_role_set(*, membership: Membership, role: str, actor: str) -> Membership:
+    """Change a member's role (the row as it is now decides, whatever the caller holds)."""
     if role not in Membership.Role.values:
         raise TeamError(f"unknown role {role!r}")
-    previous = membership.role
+    locked = Membership.objects.select_for_update().select_related("user", "tenant").get(pk=membership.pk)
+    previous = locked.role
     if previous == role:
-        return membership
-    if previous == Membership.Role.OWNER and _owners_left(membership.tenant, membership) == 0:
+        return locked
+    if previous == Membership.Role.OWNER and _owners_left(locked.tenant, locked) == 0:
         raise TeamError("a store needs at least one owner; make someone else owner first")
+    locked.role = role
+    locked.save(update_fields=["role"])
     membership.role = role
-    membership.save(update_fields=["role"])
     audit_record(
         action="team.role_change",
         actor=actor,
-        tenant=membership.tenant,
-        target=f"user:{membership.user.email}",
+        tenant=locked.tenant,
+        target=f"user:{locked.user.email}",
         metadata={"from": previous, "to": role},
     )
-    return membership
+    return locked
 
 
 @transaction.atomic
