@@ -3,6 +3,8 @@ with current usage, and — for owners — the team and its invitations."""
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from typing import Any
 
 from django.conf import settings
@@ -37,6 +39,8 @@ from tenants.team import (
     membership_remove,
     membership_role_set,
 )
+
+logger = logging.getLogger(__name__)
 
 TRAINING_FIELDS = (
     "algorithm",
@@ -160,12 +164,23 @@ def team(request: HttpRequest) -> HttpResponse:
                         invited_by=request.user,
                         actor=actor_of(request),
                     )
-                    link = request.build_absolute_uri(reverse("dashboard:join", args=[created.token]))
-                    transaction.on_commit(lambda: _send_invitation(request, created.invitation, link))
             except TeamError as exc:
                 form.add_error("email", str(exc))
             else:
-                messages.success(request, f"Invitation sent to {created.invitation.email}; the link works for 7 days.")
+                link = request.build_absolute_uri(reverse("dashboard:join", args=[created.token]))
+                try:
+                    _send_invitation(request, created.invitation, link)
+                except (OSError, smtplib.SMTPException):
+                    logger.exception("invitation e-mail to %s failed", created.invitation.email)
+                    messages.error(
+                        request,
+                        f"The e-mail to {created.invitation.email} could not be sent; invite again later "
+                        "(a new invitation replaces this one).",
+                    )
+                else:
+                    messages.success(
+                        request, f"Invitation sent to {created.invitation.email}; the link works for 7 days."
+                    )
                 return redirect("dashboard:team")
     members = Membership.objects.filter(tenant=store).select_related("user").order_by("user__email")
     invitations = Invitation.objects.filter(tenant=store, accepted_at__isnull=True, revoked_at__isnull=True)

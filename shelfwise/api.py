@@ -475,15 +475,24 @@ def parse_query_model(
     ones are a 400 with per-field errors. ``also_allowed`` admits parameters the view parses
     itself (e.g. ``prop.<name>`` filters). Takes a DRF or a plain Django request."""
     params = request.GET
+    if not params and model in _defaults:
+        return _defaults[model]  # the common case, on the hot path
     allowed = model.model_fields
     _refuse_unknown(
         sorted(name for name in params if name not in allowed and not (also_allowed and also_allowed(name)))
     )
     _refuse_blank(request)
     try:
-        return model.model_validate({name: params[name] for name in params if name in allowed})
+        parsed = model.model_validate({name: params[name] for name in params if name in allowed})
     except ValidationError as exc:
         raise Problem(VALIDATION_ERROR, errors=field_errors(exc)) from exc
+    if not params and model.model_config.get("frozen"):
+        _defaults[model] = parsed  # every parameter at its default: reused (immutable)
+    return parsed
+
+
+# Query models parsed from an empty query string, per model.
+_defaults: dict[type[Any], Any] = {}
 
 
 def parse_body(request: Request, model: type[Any]) -> Any:

@@ -373,3 +373,18 @@ def test_team_pages_of_another_store_are_not_reachable(fresh_tenant: TenantHandl
     assert mine.post(f"/dashboard/team/members/{b_member.pk}/remove/").status_code == 404
     assert Membership.objects.filter(pk=b_member.pk).exists()
     assert owner_of_b.get("/dashboard/team/").status_code == 200
+
+
+def test_an_invitation_whose_email_fails_says_so(fresh_tenant: TenantHandle, settings) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on: the SMTP connection is refused
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", closed_port, 2
+    owner, _ = logged_in(fresh_tenant.tenant)
+    response = owner.post("/dashboard/team/", {"email": "unlucky@example.com", "role": "viewer"}, follow=True)
+    assert response.status_code == 200
+    assert b"could not be sent" in response.content
+    assert b"Invitation sent" not in response.content

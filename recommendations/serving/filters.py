@@ -159,6 +159,8 @@ def filters_from_mapping(data: dict[str, Any], *, prefix: str = "") -> Filters:
 def filters_from_query(query: Any) -> Filters:
     """Filters from query parameters: ``category`` (repeatable or comma-separated),
     ``categories_match``, ``price_min``, ``price_max``, ``in_stock``, ``prop.<name>=v1,v2``."""
+    if not query:
+        return NO_FILTERS  # the common case, on the hot path
     data: dict[str, Any] = {}
     categories = [value for raw in query.getlist("category") for value in raw.split(",") if value]
     if categories:
@@ -176,6 +178,7 @@ def filters_from_query(query: Any) -> Filters:
     return filters_from_mapping(data)
 
 
+NO_FILTERS = Filters()
 FILTER_QUERY_PARAMS = {"category", "categories_match", "price_min", "price_max", "in_stock"}
 
 
