@@ -120,8 +120,9 @@ class VariantForm(SourceFields):
     field_order = ("key", "share", "kind", "version", "algorithm")
 
 
+# The given rows and two blank ones (a third and fourth variant); untouched blank rows are ignored.
 VariantFormSet = forms.formset_factory(
-    VariantForm, extra=0, min_num=2, max_num=10, validate_min=True, validate_max=True
+    VariantForm, extra=2, min_num=2, max_num=10, validate_min=True, validate_max=True
 )
 
 

@@ -157,8 +157,13 @@ def test_run_an_experiment_and_read_its_intervals(page: Any, app_server: AppServ
     page.get_by_text("Scenario “home” added.").wait_for()
 
     page.get_by_role("link", name="New experiment").click()
-    page.get_by_label("Name").fill("Model or trending")
-    page.locator("#id_v-1-kind").select_option("trending")
+    page.get_by_label("Name").fill("Model, popular or trending")
+    assert page.locator("fieldset[id^=variant-]").count() == 4  # two given, two blank
+    page.locator("#id_v-0-share").fill("40")
+    page.locator("#id_v-1-share").fill("40")
+    page.locator("#id_v-2-key").fill("third")
+    page.locator("#id_v-2-share").fill("20")
+    page.locator("#id_v-2-kind").select_option("trending")  # the fourth row stays blank
     page.get_by_role("button", name="Create draft").click()
     page.get_by_text("created as a draft").wait_for()
     page.once("dialog", lambda dialog: dialog.accept())
@@ -185,15 +190,26 @@ def test_run_an_experiment_and_read_its_intervals(page: Any, app_server: AppServ
     for name in ("experiment_ctr", "experiment_conversion"):
         page.wait_for_selector(f"canvas[data-chart={name}][data-rendered=true]")
     bars = page.evaluate("() => document.getElementById('chart-ctr').chart.data.datasets[0].data")
-    shown = [int(page.locator(f"#variant-{key} td").nth(3).inner_text()) for key in ("control", "challenger")]
+    keys = ("control", "challenger", "third")
+    shown = [int(page.locator(f"#variant-{key} td").nth(3).inner_text()) for key in keys]
     assert sum(shown) == 41  # the 40, and the poll that saw the experiment start
-    for key, (low, high) in zip(("control", "challenger"), bars, strict=True):
+    for key, (low, high) in zip(keys, bars, strict=True):
         interval = page.locator(f"#variant-{key} td").nth(5).inner_text()  # "1.23 % (0.50 % – 3.00 %)"
         assert f"({low:.2f} % – {high:.2f} %)" in interval
         assert low < high  # some shown, so a real interval
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("Stopped:").wait_for()
+
+
+def test_every_page_fits_a_phone(page: Any, app_server: AppServer, store: TenantHandle) -> None:
+    url = base(app_server, store)
+    page.set_viewport_size({"width": 390, "height": 844})
+    log_in(page, url, member(store.tenant, Membership.Role.OWNER))
+    for path in ("", "items/", "customers/", "models/", "experiments/", "keys/", "settings/", "team/"):
+        page.goto(url + path)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"/dashboard/{path} is {width} px wide"  # wide tables scroll inside their card
 
 
 def api_status(server: AppServer, raw_key: str) -> int:
