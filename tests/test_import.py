@@ -8,6 +8,7 @@ import lzma
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -154,3 +155,11 @@ def test_demo_setup_provisions_imports_and_is_idempotent(retail_sample: Path, tm
     assert count(TenantHandle(tenant, ""), Event) == events_once
     assert TenantHandle(tenant, saved["api_key"]).client().get("/api/v1/whoami").json()["tenant"] == "demo"
     assert oct(demo_file.stat().st_mode & 0o777) == "0o600"
+    again = json.loads(demo_file.read_text())
+    assert again["support_password"] == saved["support_password"]  # reused too
+    agent = get_user_model().objects.get(email=again["support_email"])
+    assert agent.check_password(again["support_password"])
+    assert agent.is_staff
+    assert not agent.is_superuser
+    assert list(agent.groups.values_list("name", flat=True)) == ["support"]
+    assert Tenant.objects.get(slug="demo").usage["items"] > 0  # usage shown in the admin at once

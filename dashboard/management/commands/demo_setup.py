@@ -1,6 +1,7 @@
 """Provision the demo store for `make run` (idempotent).
 
-Creates the `demo` tenant with an owner login and a Django-admin superuser, imports the UCI
+Creates the `demo` tenant with an owner login, a Django-admin superuser and a support-staff
+account (the least-privilege `support` group), imports the UCI
 Online Retail data (`data/online-retail/`) into it the first time, and keeps the credentials
 and the demo API key in `.dev/demo.json` (git-ignored, mode 0600, development only) so every
 `make run` can print them again; keys and passwords are otherwise shown once.
@@ -22,16 +23,19 @@ from django_tenants.utils import tenant_context
 from catalog.importers import event_reader, item_reader
 from catalog.models import Event
 from catalog.services.imports import events_import, items_import
+from catalog.tasks import usage_refresh
 from recommendations.models import ModelVersion, TrainingJob
 from recommendations.services.training import training_job_request
 from tenants import keys
 from tenants.models import ApiKey, Membership, Tenant
 from tenants.services import apikey_create, tenant_create
+from tenants.support import support_user_create
 
 DEMO_SLUG = "demo"
 DEMO_DATA = settings.BASE_DIR / "data" / "online-retail" / "online_retail.csv.xz"
 OWNER_EMAIL = "owner@demo.shelfwise.test"
-ADMIN_EMAIL = "support@shelfwise.test"
+ADMIN_EMAIL = "admin@shelfwise.test"  # superuser
+SUPPORT_EMAIL = "agent@shelfwise.test"  # the support group only
 
 
 def _key_still_valid(raw: str | None) -> bool:
@@ -85,16 +89,29 @@ class Command(BaseCommand):
         owner, saved["password"] = _user_with_password(OWNER_EMAIL, saved.get("password"))
         Membership.objects.update_or_create(user=owner, tenant=tenant, defaults={"role": Membership.Role.OWNER})
         _admin, saved["admin_password"] = _user_with_password(ADMIN_EMAIL, saved.get("admin_password"), superuser=True)
-        saved.update({"slug": DEMO_SLUG, "email": OWNER_EMAIL, "admin_email": ADMIN_EMAIL})
+        saved["support_password"] = self._support_account(saved.get("support_password"), actor)
+        saved.update(
+            {"slug": DEMO_SLUG, "email": OWNER_EMAIL, "admin_email": ADMIN_EMAIL, "support_email": SUPPORT_EMAIL}
+        )
         if not options["skip_import"]:
             self._import(tenant, options["data"])
             self._first_model(tenant)
+        with tenant_context(tenant):
+            usage_refresh()  # the admin's usage columns, now rather than at the next beat
 
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(saved, handle, indent=2)
         self.stdout.write(self.style.SUCCESS(f"Demo store ready: {DEMO_SLUG} (credentials in {path})"))
+
+    def _support_account(self, password: str | None, actor: str) -> str:
+        user = get_user_model().objects.filter(email__iexact=SUPPORT_EMAIL).first()
+        if user is not None and password and user.check_password(password):
+            return password
+        created = support_user_create(email=SUPPORT_EMAIL, actor=actor, reset_password=True)
+        assert created.password is not None  # noqa: S101 - reset_password always sets one
+        return created.password
 
     def _import(self, tenant: Tenant, data: Path) -> None:
         """Import the Online Retail data once (a store that already has events is left alone)."""
