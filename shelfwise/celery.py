@@ -8,11 +8,18 @@ primitive ids only and name their queue on the decorator.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import psycopg
 import redis
-from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
+from celery.signals import (
+    before_task_publish,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_process_shutdown,
+)
 from django.db import InterfaceError, OperationalError
 from kombu import Queue
 from tenant_schemas_celery.app import CeleryApp
@@ -21,6 +28,8 @@ from tenant_schemas_celery.task import TenantTask
 from shelfwise.schedule import BEAT_SCHEDULE
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shelfwise.settings")
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 # Errors worth retrying (with backoff): the database or Redis blinked.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
@@ -71,6 +80,9 @@ def _propagate_request_id(headers: dict[str, Any] | None = None, **_: Any) -> No
             headers["request_id"] = request_id
 
 
+_task_started: dict[str, float] = {}
+
+
 @task_prerun.connect
 def _task_context(task: Any = None, **_: Any) -> None:
     from django.db import connection
@@ -83,11 +95,33 @@ def _task_context(task: Any = None, **_: Any) -> None:
     tenant = getattr(connection, "tenant", None)
     slug = getattr(tenant, "slug", None)
     set_tenant(slug)
+    if task is not None and task.request.id:
+        _task_started[task.request.id] = time.monotonic()
+
+
+# A task's outcome as Celery's final state names it: a retry is counted as a retry (its run
+# time included), a failure once when it fails for good, not per retry.
+_OUTCOMES = {"SUCCESS": "success", "FAILURE": "failure", "RETRY": "retry"}
 
 
 @task_postrun.connect
-def _task_context_clear(**_: Any) -> None:
+def _task_context_clear(task: Any = None, task_id: str | None = None, state: str | None = None, **_: Any) -> None:
     from shelfwise.context import request_id_var, set_tenant
+    from shelfwise.metrics import observe_task
 
+    started = _task_started.pop(task_id, None) if task_id else None
+    if task is not None:
+        observe_task(
+            task=task.name,
+            outcome=_OUTCOMES.get(state or "", "other"),
+            seconds=time.monotonic() - started if started is not None else None,
+        )
     request_id_var.set(None)
     set_tenant(None)
+
+
+@worker_process_shutdown.connect
+def _worker_process_gone(pid: int | None = None, **_: Any) -> None:
+    from shelfwise.metrics import process_dead
+
+    process_dead(pid or os.getpid())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +39,8 @@ def _env() -> dict[str, str]:
         "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
         "PYTHONUNBUFFERED": "1",
+        # Every process of the machine records its metrics here; /metrics adds them up.
+        "PROMETHEUS_MULTIPROC_DIR": str(devservers.DEFAULT_STATE_DIR / "prometheus"),
     }
 
 
@@ -53,6 +56,8 @@ def run() -> int:
     if devservers.port_open(port):
         print(f"Port {port} is in use; run with SHELFWISE_PORT=<free port> make run", file=sys.stderr)
         return 1
+    shutil.rmtree(env["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)  # an earlier run's processes
+    Path(env["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True)
     print("Applying migrations…", flush=True)
     _manage(env, "migrate_schemas", "--executor=standard", "-v", "0")
     _manage(env, "demo_setup")
@@ -100,6 +105,7 @@ def banner() -> int:
         f"     superuser       {demo.get('admin_email', '-')} / {demo.get('admin_password', '-')}",
         f"     support staff   {demo.get('support_email', '-')} / {demo.get('support_password', '-')}",
         f"   Health            {base}/readyz",
+        f"   Metrics           {base}/metrics  (loopback, or SHELFWISE_METRICS_TOKEN)",
         "=" * 72,
         "",
     ]

@@ -42,3 +42,18 @@ def pre_fork(server: object, worker: object) -> None:
 def post_worker_init(worker: object) -> None:
     """Without preloading, the same once the worker has loaded the app."""
     gc.freeze()
+
+
+def on_starting(server: object) -> None:
+    """The Prometheus multi-process directory must exist (whoever starts the machine's processes
+    empties it first: `make run`, or a fresh container's own directory)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server: object, worker: object) -> None:
+    """A worker ended: its gauges leave /metrics, its counters stay (see shelfwise.metrics)."""
+    from shelfwise.metrics import process_dead
+
+    process_dead(worker.pid)  # type: ignore[attr-defined]

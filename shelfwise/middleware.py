@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from shelfwise.context import accept_request_id, current_tenant, request_id_var, set_tenant, tenant_var
+from shelfwise.metrics import observe_request
 from shelfwise.tenancy import db
 from shelfwise.traffic import traffic_record
 
@@ -44,6 +45,13 @@ class RequestContextMiddleware:
             tenant = getattr(request, "tenant", None)
             if tenant is not None and request.path_info.startswith(API_PREFIX) and tenant.pk:
                 traffic_record(tenant_id=tenant.pk, status=response.status_code, duration_ms=duration_ms)
+            observe_request(
+                route=match.route if match else "unmatched",
+                method=request.method or "",
+                status=response.status_code,
+                tenant_id=tenant.pk if tenant is not None and tenant.pk else None,
+                seconds=duration_ms / 1000,
+            )
             request_logger.info(
                 "%s %s %s",
                 request.method,

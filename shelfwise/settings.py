@@ -423,6 +423,11 @@ SHELFWISE_MODEL_CACHE_BYTES = env_int("SHELFWISE_MODEL_CACHE_BYTES", 512 * 1024 
 SHELFWISE_SERVING_CONFIG_SECONDS = env_float("SHELFWISE_SERVING_CONFIG_SECONDS", 2.0)
 SHELFWISE_RECOMMENDATION_CACHE_SECONDS = env_int("SHELFWISE_RECOMMENDATION_CACHE_SECONDS", 900)
 SHELFWISE_METRICS_TENANT_LABEL = os.environ.get("SHELFWISE_METRICS_TENANT_LABEL", "id")
+# /metrics needs `Authorization: Bearer <token>`; without one it answers loopback callers only
+# outside production (404 in production).
+SHELFWISE_METRICS_TOKEN = os.environ.get("SHELFWISE_METRICS_TOKEN", "")
+SHELFWISE_METRICS_MAX_TENANTS = env_int("SHELFWISE_METRICS_MAX_TENANTS", 200)
+SHELFWISE_METRICS_STATE_SECONDS = env_float("SHELFWISE_METRICS_STATE_SECONDS", 30.0)
 
 from shelfwise.observability import init_sentry  # noqa: E402 - needs the settings above
 

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from shelfwise import health
+from shelfwise import health, metrics
 
 handler400 = "shelfwise.errors.handler400"
 handler403 = "shelfwise.errors.handler403"
@@ -13,6 +13,7 @@ handler500 = "shelfwise.errors.handler500"
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("api/", include("shelfwise.api_urls")),
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -150,15 +151,25 @@ def tables_containing(text: str) -> list[str]:
 # --------------------------------------------------------------------------- processes
 
 
+METRICS_DIR = Path(tempfile.gettempdir()) / f"shelfwise-test-metrics-{os.getpid()}"
+METRICS_TOKEN = "test-metrics-token"
+
+
 def child_env() -> dict[str, str]:
     """Environment that points a child process at the test database and servers."""
     db = connection.settings_dict
     url = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    METRICS_DIR.mkdir(parents=True, exist_ok=True)
     return {
         **os.environ,
         "DATABASE_URL": url,
         "SHELFWISE_ENV": "test",
         "PYTHONUNBUFFERED": "1",
+        # The session's gunicorn and Celery processes share one Prometheus directory, as the
+        # processes of one machine do (make run, a container).
+        "PROMETHEUS_MULTIPROC_DIR": str(METRICS_DIR),
+        "SHELFWISE_METRICS_TOKEN": METRICS_TOKEN,
+        "SHELFWISE_METRICS_STATE_SECONDS": "0",  # scrape-time gauges read afresh
     }
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -23,6 +24,7 @@ from catalog.schemas import EventIn, RowError, event_time_bounds, validate_rows
 from catalog.services import usage
 from catalog.services.context import IngestContext
 from catalog.services.rows import BatchResult, ids_for, insert_stubs, quota_error
+from shelfwise.metrics import events_ingested
 from shelfwise.tenancy import bulk_cursor
 
 EVENT_TABLE = Event._meta.db_table
@@ -129,6 +131,7 @@ def events_ingest(*, rows: Sequence[Any], context: IngestContext) -> BatchResult
         result.stored = len(inserted)
         result.duplicates += len(accepted) - len(inserted)
         usage.usage_add(metric=usage.EVENTS, period=context.month, delta=len(inserted))
+        transaction.on_commit(partial(events_ingested, tenant_id=context.tenant_id, count=len(inserted)))
 
         stored_rows = [row for row in accepted if row.event_id in inserted]
         features = [

@@ -28,6 +28,7 @@ from recommendations.services.registry import model_version_promote, model_versi
 from recommendations.training.pipeline import InsufficientData, PipelineOptions, run
 from recommendations.training_settings import TrainingSettings, training_settings_for
 from shelfwise.celery import TRANSIENT_ERRORS
+from shelfwise.metrics import training_observed
 from shelfwise.tenancy import current_schema
 from tenants.models import Plan, Tenant
 
@@ -173,11 +174,15 @@ def training_job_execute(job_id: str) -> None:
         if not cursor.fetchone()[0]:
             logger.info("training of %s already running elsewhere; job %s left to it", schema, job_id)
             return
+    started = time.monotonic()
     try:
         _execute(job_id)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(schema)])
+        status = TrainingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
+        if status in {TrainingJob.Status.SUCCEEDED, TrainingJob.Status.FAILED}:
+            training_observed(tenant_id=_tenant().pk, outcome=str(status), seconds=time.monotonic() - started)
 
 
 def _execute(job_id: str) -> None:

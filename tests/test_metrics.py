@@ -1,0 +1,111 @@
+"""/metrics on a real gunicorn with two workers and a real Celery worker sharing one Prometheus
+multi-process directory: the series are there, and they add up across processes."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+from prometheus_client.parser import text_string_to_metric_families
+
+from catalog.tasks import usage_refresh
+from recommendations.models import ModelVersion
+from tests.conftest import METRICS_DIR, METRICS_TOKEN, AppServer, TenantHandle, WorkerProcess
+
+pytestmark = pytest.mark.slow
+
+
+def call(server: AppServer, method: str, path: str, *, key: str | None = None, body: Any = None,
+         token: str | None = None) -> tuple[int, bytes]:  # fmt: skip
+    """One request on its own connection (so both gunicorn workers take some)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    connection.request(method, path, body=json.dumps(body) if body is not None else None, headers=headers)
+    response = connection.getresponse()
+    status, content = response.status, response.read()
+    connection.close()
+    return status, content
+
+
+def scrape(server: AppServer) -> dict[str, list[tuple[dict[str, str], float]]]:
+    status, content = call(server, "GET", "/metrics", token=METRICS_TOKEN)
+    assert status == 200
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in text_string_to_metric_families(content.decode()):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return samples
+
+
+def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **labels: str) -> float:
+    return sum(value for found, value in samples.get(name, []) if all(found.get(k) == v for k, v in labels.items()))
+
+
+def test_metrics_are_not_public(app_server: AppServer) -> None:
+    assert call(app_server, "GET", "/metrics")[0] == 404
+    assert call(app_server, "GET", "/metrics", token="not-the-token")[0] == 404
+    assert call(app_server, "GET", "/metrics", token=METRICS_TOKEN)[0] == 200
+
+
+def test_requests_events_and_recommendations_add_up_across_workers(
+    app_server: AppServer, fresh_tenant: TenantHandle
+) -> None:
+    tenant = str(fresh_tenant.tenant.pk)
+    for _ in range(30):
+        assert call(app_server, "GET", "/api/v1/whoami", key=fresh_tenant.key)[0] == 200
+    events = [{"type": "view", "customer_id": f"c{n % 4}", "item_id": f"i{n % 7}"} for n in range(25)]
+    assert call(app_server, "POST", "/api/v1/events", key=fresh_tenant.key, body={"events": events})[0] == 200
+    for _ in range(2):  # a miss, then a hit
+        assert call(app_server, "GET", "/api/v1/customers/c1/recommendations", key=fresh_tenant.key)[0] == 200
+
+    samples = scrape(app_server)
+
+    whoami = {"route": "api/v1/whoami", "method": "GET", "tenant": tenant}
+    assert total(samples, "shelfwise_http_requests_total", status="200", **whoami) == 30
+    assert total(samples, "shelfwise_http_request_duration_seconds_count", **whoami) == 30
+    assert total(samples, "shelfwise_events_ingested_total", tenant=tenant) == 25
+    assert total(samples, "shelfwise_recommendations_total", tenant=tenant, endpoint="customer") == 2
+    assert total(samples, "shelfwise_recommendation_cache_total", tenant=tenant, result="miss") == 1
+    assert total(samples, "shelfwise_recommendation_cache_total", tenant=tenant, result="hit") == 1
+    assert {labels["queue"] for labels, _ in samples["shelfwise_celery_queue_length"]} == {
+        "default",
+        "training",
+        "scoring",
+    }
+    # Both gunicorn workers recorded requests: the sums above add up their files.
+    workers = subprocess.run(["pgrep", "-P", str(app_server.process.pid)], capture_output=True, text=True, check=True)
+    worker_pids = set(workers.stdout.split())
+    recorded = {path.stem.split("_")[-1] for path in METRICS_DIR.glob("counter_*.db")}
+    assert len(worker_pids) == 2
+    assert worker_pids <= recorded
+
+
+def test_task_runs_and_the_served_model_show(
+    app_server: AppServer, celery_worker: WorkerProcess, fresh_tenant: TenantHandle
+) -> None:
+    with tenant_context(fresh_tenant.tenant):
+        usage_refresh.delay().get(timeout=60)
+        ModelVersion.objects.create(
+            version=3,
+            algorithm="als",
+            status=ModelVersion.Status.ACTIVE,
+            metrics={"model": {"ndcg@10": 0.25}},
+            finished_at=timezone.now() - timedelta(hours=1),
+        )
+    samples = scrape(app_server)
+    task = {"task": "catalog.tasks.usage_refresh", "outcome": "success"}
+    assert total(samples, "shelfwise_celery_task_duration_seconds_count", **task) >= 1
+    tenant = str(fresh_tenant.tenant.pk)
+    assert total(samples, "shelfwise_model_active_version", tenant=tenant) == 3
+    assert total(samples, "shelfwise_model_active_ndcg_at_10", tenant=tenant) == 0.25
+    assert 3500 < total(samples, "shelfwise_model_active_age_seconds", tenant=tenant) < 3700
