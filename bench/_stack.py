@@ -75,8 +75,11 @@ def stack(
             "WEB_THREADS": str(web_threads),
             "PYTHONUNBUFFERED": "1",
             "SHELFWISE_MEDIA_ROOT": str(state_dir / "media"),
+            # Metrics as make run and the image record them (every process writes its files).
+            "PROMETHEUS_MULTIPROC_DIR": str(state_dir / "prometheus"),
             **({"DJANGO_SETTINGS_MODULE": settings} if settings else {}),
         }
+        (state_dir / "prometheus").mkdir()
         subprocess.run(
             [sys.executable, str(ROOT / "manage.py"), "migrate_schemas", "-v", "0"], env=env, cwd=ROOT, check=True
         )
