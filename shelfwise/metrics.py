@@ -159,6 +159,7 @@ def _queue_lengths() -> dict[str, int]:
 def _active_models_read() -> list[tuple[str, int, float, float]]:
     """One query over the busiest active tenants' schemas (psycopg composes the identifiers)."""
     from django.db import connection
+    from django.db.models import F
     from django.utils import timezone
     from psycopg import sql
 
@@ -168,7 +169,7 @@ def _active_models_read() -> list[tuple[str, int, float, float]]:
     tenants = list(
         Tenant.objects.filter(status=Tenant.Status.ACTIVE)
         .exclude(schema_name=settings.PUBLIC_SCHEMA_NAME)
-        .order_by("-usage__events_this_month", "pk")
+        .order_by(F("usage__events_this_month").desc(nulls_last=True), "pk")
         .values_list("pk", "schema_name")[: settings.SHELFWISE_METRICS_MAX_TENANTS]
     )
     if not tenants:
