@@ -87,8 +87,13 @@ class JsonFormatter(_BaseJsonFormatter):
 
 
 def _before_send(event: dict[str, Any], hint: dict[str, Any]) -> dict[str, Any]:
-    """Last line of defence: no key secret, bearer token or shopper property leaves the process."""
+    """Last line of defence: no key secret, bearer token or shopper property leaves the process.
+    Also tags the report with the request id (a task's: that of the request that enqueued it)."""
     redacted: dict[str, Any] = redact(event)
+    request_id = current_request_id()
+    tags = redacted.setdefault("tags", {})
+    if request_id and isinstance(tags, dict):
+        tags.setdefault("request_id", request_id)
     return redacted
 
 

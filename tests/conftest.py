@@ -192,7 +192,14 @@ class WorkerProcess:
         return self.log.read_text(errors="replace")
 
 
-def start_worker(name: str, queues: str = "default,training,scoring", concurrency: int = 2) -> WorkerProcess:
+def start_worker(
+    name: str,
+    queues: str = "default,training,scoring",
+    concurrency: int = 2,
+    *,
+    env: dict[str, str] | None = None,
+    extra_args: tuple[str, ...] = (),
+) -> WorkerProcess:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log = ARTIFACTS / f"worker-{name}.log"
     handle = log.open("wb")
@@ -216,8 +223,9 @@ def start_worker(name: str, queues: str = "default,training,scoring", concurrenc
             "--without-mingle",
             "-l",
             "INFO",
+            *extra_args,
         ],
-        env=child_env(),
+        env={**child_env(), **(env or {})},
         stdout=handle,
         stderr=subprocess.STDOUT,
         cwd=ROOT,
