@@ -35,6 +35,7 @@ from shelfwise.errors import (
     problem_type,
 )
 from shelfwise.redis_client import redis_call, tenant_key
+from shelfwise.tracing import span
 from shelfwise.validation import field_errors
 
 logger = logging.getLogger(__name__)
@@ -203,7 +204,9 @@ def rate_limit_check(
         keys += prelude.keys
         args += prelude.args
     body = prelude.body if prelude is not None else ""
-    result = redis_call(lambda client: _script(client, body)(keys=keys, args=args, client=client), default=None)
+    # With a prelude this call is also the view's first read (e.g. the recommendation cache).
+    with span("api.rate_limit_and_prelude" if prelude is not None else "api.rate_limit"):
+        result = redis_call(lambda client: _script(client, body)(keys=keys, args=args, client=client), default=None)
     reconfirmed = principal.confirm(result[4] if result is not None else None)
     if result is None:
         return RateLimitResult(None, reconfirmed)

@@ -18,6 +18,7 @@ from celery.signals import (
     setup_logging,
     task_postrun,
     task_prerun,
+    worker_process_init,
     worker_process_shutdown,
 )
 from django.db import InterfaceError, OperationalError
@@ -118,6 +119,14 @@ def _task_context_clear(task: Any = None, task_id: str | None = None, state: str
         )
     request_id_var.set(None)
     set_tenant(None)
+
+
+@worker_process_init.connect
+def _trace_worker_process(**_: Any) -> None:
+    """Each pool process exports its own spans (no-op without an OTLP endpoint)."""
+    from shelfwise.tracing import init_tracing
+
+    init_tracing("worker")
 
 
 @worker_process_shutdown.connect

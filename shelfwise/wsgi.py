@@ -4,6 +4,9 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from shelfwise.tracing import init_tracing
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shelfwise.settings")
 
+init_tracing("web")  # before the middleware is built (no-op without an OTLP endpoint)
 application = get_wsgi_application()

@@ -21,6 +21,7 @@ from django.conf import settings
 
 from catalog.features import customer_key
 from shelfwise.redis_client import redis_call, tenant_key
+from shelfwise.tracing import span
 
 SINGLE_FLIGHT_SECONDS = 2.0
 WAIT_STEP = 0.01
@@ -117,7 +118,8 @@ def lookup(plan: LookupPlan) -> Lookup:
     def run(client: Any) -> Lookup:
         return plan.result(_script(client, _LOOKUP_LUA)(keys=list(plan.keys), args=list(plan.args), client=client))
 
-    return redis_call(run, default=Lookup(None, None))
+    with span("recommendations.cache_lookup"):
+        return redis_call(run, default=Lookup(None, None))
 
 
 def store(key: str | None, value: dict[str, Any]) -> None:

@@ -31,6 +31,7 @@ from recommendations.serving.filters import Filters
 from recommendations.serving.loader import LoadedModel, model_cache
 from recommendations.serving.metrics import recommendation_served, scoring_observed
 from recommendations.training.algorithms import als_fold_in
+from shelfwise.tracing import span
 
 logger = logging.getLogger(__name__)
 
@@ -132,9 +133,10 @@ def recommend(
     elif found.key is None:  # Redis unavailable: count the impression when it is back; compute
         value, state = _compute_for_customer(config, route, version, request, weights), "none"
     else:
-        value, _computed = cache.single_flight(
-            found.key, lambda: _compute_for_customer(config, route, version, request, weights)
-        )
+        with span("recommendations.compute", **{"shelfwise.cache": "miss"}):
+            value, _computed = cache.single_flight(
+                found.key, lambda: _compute_for_customer(config, route, version, request, weights)
+            )
         state = "miss"
     items = _first(value, request.count, request.exclude)
     if len(items) < request.count and len(value["ids"]) >= CANDIDATES:
@@ -326,7 +328,8 @@ def _score(
         inputs["history"] = history[0].reshape(1, -1)
         inputs["history_weight"] = history[1].reshape(1, -1)
     started = time.perf_counter()
-    scores, _index, ids = model.scoring.run(None, inputs)
+    with span("recommendations.score", **{"shelfwise.model_kind": model.kind, "shelfwise.items": model.n_items}):
+        scores, _index, ids = model.scoring.run(None, inputs)
     scoring_observed(seconds=time.perf_counter() - started, batch=1)
     return [(str(item), float(score)) for item, score in zip(ids[0], scores[0], strict=True) if np.isfinite(score)]
 

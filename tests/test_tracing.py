@@ -1,0 +1,96 @@
+"""OpenTelemetry: a recommendation request on a real gunicorn exports its trace over OTLP/HTTP
+to an in-test collector, with the cache, scoring and database spans under the request's span;
+without an endpoint nothing is installed."""
+
+from __future__ import annotations
+
+import http.client
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from shelfwise.devservers import free_port
+from tests.conftest import TenantHandle, make_tenant, start_app_server, stop_process
+from tests.stores import load_taste_store
+from tests.test_registry import train_now
+
+pytestmark = pytest.mark.slow
+
+
+class _Collector(BaseHTTPRequestHandler):
+    spans: list[Any]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        request = ExportTraceServiceRequest()
+        request.ParseFromString(body)
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                type(self).spans.extend(scope_spans.spans)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *_: Any) -> None:
+        return
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[Any]]]:
+    spans: list[Any] = []
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), type("Collector", (_Collector,), {"spans": spans}))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}", spans
+    server.shutdown()
+
+
+def test_a_recommendation_request_exports_its_trace(live_db: None, collector: tuple[str, list[Any]]) -> None:
+    endpoint, spans = collector
+    store: TenantHandle = make_tenant("traced")
+    load_taste_store(store)
+    train_now(store)
+    server = start_app_server(
+        "traced", workers=1, env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    )
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        # exclude_seen=false: not among the lists the promotion warmed, so a miss that scores.
+        path = "/api/v1/customers/c3/recommendations?exclude_seen=false"
+        connection.request("GET", path, headers={"Authorization": f"Bearer {store.key}"})
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("X-Shelfwise-Cache") == "miss"
+        response.read()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any("recommendations" in s.name and s.kind == 2 for s in spans):
+            time.sleep(0.1)
+    finally:
+        stop_process(server.process)
+
+    server_span = next(s for s in spans if s.kind == 2 and "recommendations" in s.name)  # SPAN_KIND_SERVER
+    same_trace = [s for s in spans if s.trace_id == server_span.trace_id]
+    names = {s.name for s in same_trace}
+    assert "api.rate_limit_and_prelude" in names  # the rate limit's call, which reads the cache
+    assert "recommendations.compute" in names
+    assert "recommendations.score" in names
+    assert any(s.kind == 3 and s.name in {"EVALSHA", "EVAL"} for s in same_trace), names  # Redis (client)
+    assert any(s.kind == 3 and s.name.split()[0] in {"SELECT", "INSERT", "UPDATE"} for s in same_trace), names
+
+
+def test_nothing_is_installed_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from shelfwise import tracing
+
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    assert tracing.init_tracing("test") is False
+    with tracing.span("anything") as current:
+        assert not current.is_recording()  # OpenTelemetry's no-op: nothing recorded, nothing sent
+    assert not isinstance(trace.get_tracer_provider(), TracerProvider)
