@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 
 from tenants.models import Membership, Tenant
+from tenants.services import user_actor
 
 ROLE_RANK = {Membership.Role.VIEWER: 0, Membership.Role.ADMIN: 1, Membership.Role.OWNER: 2}
 
@@ -73,4 +74,4 @@ def can_change(request: HttpRequest) -> bool:
 
 def actor_of(request: HttpRequest) -> str:
     """How a dashboard user appears in the audit log."""
-    return f"user:{getattr(request.user, 'email', '') or request.user.get_username()}"
+    return user_actor(request.user)

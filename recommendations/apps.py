@@ -14,7 +14,9 @@ class RecommendationsConfig(AppConfig):
             on_tenant_deleted,
             on_version_promoted,
         )
+        from recommendations.serving.metrics import active_model_gauges
         from recommendations.training_settings import TrainingSettings
+        from shelfwise.metrics import scrape_source_register
         from tenants.services import tenant_deletion_hook_register
         from tenants.store_settings import settings_section_register
 
@@ -23,3 +25,4 @@ class RecommendationsConfig(AppConfig):
         events_ingested_listen(on_events_ingested)
         version_promoted_listen(on_version_promoted)
         tenant_deletion_hook_register(on_tenant_deleted)
+        scrape_source_register(active_model_gauges)

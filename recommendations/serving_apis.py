@@ -215,6 +215,11 @@ def _customer_plan(
     return customer_request, fields, engine.plan(customer_request)
 
 
+def _lookup_prelude(planned: engine.CustomerPlan) -> RedisPrelude:
+    """The cache lookup, run in the rate limit's Redis call."""
+    return RedisPrelude(cache.PRELUDE_LOOKUP_BODY, planned.lookup.keys, planned.lookup.args)
+
+
 class CustomerRecommendationsApi(ApiView):
     """GET /customers/{customer_id}/recommendations"""
 
@@ -238,8 +243,7 @@ class CustomerRecommendationsApi(ApiView):
             customer_request, fields, planned = _customer_plan(request, customer_id, principal.tenant_id)
         except Problem:
             return None  # DRF answers with the same problem
-        prelude = RedisPrelude(cache.PRELUDE_LOOKUP_BODY, planned.lookup.keys, planned.lookup.args)
-        result = precharge(request, principal, prelude)
+        result = precharge(request, principal, _lookup_prelude(planned))
         if result is None or result.reconfirmed or not result.prelude_ran:
             return None
         served = engine.served_from_cache(customer_request, planned, planned.lookup.result(result.prelude))
@@ -251,8 +255,7 @@ class CustomerRecommendationsApi(ApiView):
         # Parsed and routed before the rate limit, so that its Redis call also reads the cache.
         planned_request = _customer_plan(request, self.kwargs["customer_id"], principal_of(request).tenant_id)
         self._planned = planned_request
-        planned = planned_request[2]
-        return RedisPrelude(cache.PRELUDE_LOOKUP_BODY, planned.lookup.keys, planned.lookup.args)
+        return _lookup_prelude(planned_request[2])
 
     @extend_schema(
         operation_id="customer_recommendations",

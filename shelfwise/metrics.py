@@ -18,8 +18,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
@@ -32,7 +31,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
@@ -99,47 +98,32 @@ def tenant_label(tenant_id: int | None) -> str:
 QUEUES = ("default", "training", "scoring")
 
 
+# Apps register what they report when scraped (e.g. the served model per store): a function
+# returning metric families, called on every scrape (it caches what is expensive itself).
+ScrapeSource = Callable[[], Iterable[Metric]]
+_scrape_sources: list[ScrapeSource] = []
+
+
+def scrape_source_register(source: ScrapeSource) -> None:
+    """Report ``source``'s metric families on every scrape (call from AppConfig.ready)."""
+    if source not in _scrape_sources:
+        _scrape_sources.append(source)
+
+
 class StateCollector(Collector):
-    """Gauges read when scraped (not per process): Celery queue depth from the broker, and per
-    tenant the served model version, its NDCG@10 and its age (bounded to
-    ``SHELFWISE_METRICS_MAX_TENANTS`` tenants, reused for ``SHELFWISE_METRICS_STATE_SECONDS``)."""
+    """Gauges read when scraped, not recorded per process: Celery queue depth from the broker,
+    and what the apps registered (``scrape_source_register``)."""
 
-    def __init__(self) -> None:
-        self._models: tuple[float, list[tuple[str, int, float, float]]] = (0.0, [])
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily("shelfwise_celery_queue_length", "Tasks waiting in a Celery queue", labels=["queue"])
         for queue, length in _queue_lengths().items():
             depth.add_metric([queue], length)
         yield depth
-        version = GaugeMetricFamily(
-            "shelfwise_model_active_version", "Model version served by default", labels=["tenant"]
-        )
-        ndcg = GaugeMetricFamily(
-            "shelfwise_model_active_ndcg_at_10", "NDCG@10 of the served version", labels=["tenant"]
-        )
-        age = GaugeMetricFamily(
-            "shelfwise_model_active_age_seconds", "Seconds since the served version was trained", labels=["tenant"]
-        )
-        for tenant, number, score, seconds in self._active_models():
-            version.add_metric([tenant], number)
-            ndcg.add_metric([tenant], score)
-            age.add_metric([tenant], seconds)
-        yield version
-        yield ndcg
-        yield age
-
-    def _active_models(self) -> list[tuple[str, int, float, float]]:
-        loaded_at, rows = self._models
-        if time.monotonic() - loaded_at < settings.SHELFWISE_METRICS_STATE_SECONDS:
-            return rows
-        try:
-            rows = _active_models_read()
-        except Exception:  # a scrape must answer even when the database does not
-            logger.exception("metrics: could not read the active models")
-            rows = []
-        self._models = (time.monotonic(), rows)
-        return rows
+        for source in list(_scrape_sources):
+            try:
+                yield from source()
+            except Exception:  # a scrape must answer even when a source cannot
+                logger.exception("metrics: scrape source %s failed", getattr(source, "__name__", source))
 
 
 def _queue_lengths() -> dict[str, int]:
@@ -154,51 +138,6 @@ def _queue_lengths() -> dict[str, int]:
     except redis.RedisError:
         return {}
     return dict(zip(QUEUES, (int(n) for n in lengths), strict=True))
-
-
-def _active_models_read() -> list[tuple[str, int, float, float]]:
-    """One query over the busiest active tenants' schemas (psycopg composes the identifiers)."""
-    from django.db import connection
-    from django.db.models import F
-    from django.utils import timezone
-    from psycopg import sql
-
-    from recommendations.models import ModelVersion
-    from tenants.models import Tenant
-
-    tenants = list(
-        Tenant.objects.filter(status=Tenant.Status.ACTIVE)
-        .exclude(schema_name=settings.PUBLIC_SCHEMA_NAME)
-        .order_by(F("usage__events_this_month").desc(nulls_last=True), "pk")
-        .values_list("pk", "schema_name")[: settings.SHELFWISE_METRICS_MAX_TENANTS]
-    )
-    if not tenants:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT table_schema FROM information_schema.tables WHERE table_name = %s",
-            [ModelVersion._meta.db_table],
-        )
-        migrated = {schema for (schema,) in cursor.fetchall()}
-        parts = [
-            sql.SQL(
-                "(SELECT {tenant}::bigint, version, COALESCE((metrics -> 'model' ->> 'ndcg@10')::float8, 0), "
-                "finished_at FROM {schema}.{table} WHERE status = 'active' AND name = 'default' LIMIT 1)"
-            ).format(
-                tenant=sql.Literal(pk), schema=sql.Identifier(schema), table=sql.Identifier(ModelVersion._meta.db_table)
-            )
-            for pk, schema in tenants
-            if schema in migrated
-        ]
-        if not parts:
-            return []
-        cursor.execute(sql.SQL(" UNION ALL ").join(parts).as_string(connection.connection))
-        rows = cursor.fetchall()
-    now = timezone.now()
-    return [
-        (tenant_label(pk), int(version), float(score), (now - finished).total_seconds() if finished else 0.0)
-        for pk, version, score, finished in rows
-    ]
 
 
 _state_collector = StateCollector()

@@ -47,3 +47,17 @@ def bulk_cursor() -> Iterator[psycopg.Cursor[Any]]:
         raise RuntimeError("no database connection")
     with psycopg.Cursor(raw) as cursor:
         yield cursor
+
+
+def schemas_having_tables(schemas: list[str], tables: list[str]) -> set[str]:
+    """The schemas among ``schemas`` in which every one of ``tables`` exists (a store being
+    created has its row before its schema is migrated)."""
+    if not schemas or not tables:
+        return set()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relname = ANY(%s) AND n.nspname = ANY(%s) GROUP BY n.nspname HAVING count(*) = %s",
+            [tables, schemas, len(tables)],
+        )
+        return {row[0] for row in cursor.fetchall()}

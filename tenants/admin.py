@@ -32,7 +32,7 @@ from django.utils.safestring import SafeString
 
 from tenants import admin_pages
 from tenants.models import ApiKey, AuditLogEntry, Domain, Invitation, Membership, Plan, Tenant, slug_validator
-from tenants.services import TenantError, apikey_revoke, tenant_create, tenant_reactivate, tenant_suspend
+from tenants.services import TenantError, apikey_revoke, tenant_create, tenant_reactivate, tenant_suspend, user_actor
 from tenants.support import (
     SupportError,
     domain_delete,
@@ -49,9 +49,22 @@ admin.site.site_title = "Shelfwise support"
 admin.site.site_url = None  # the public host has no site to view
 
 
+class NoWrites:
+    """For admins and inlines that show records nobody adds, changes or deletes here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 def actor_of(request: HttpRequest) -> str:
     """How a support user appears in the audit log (as dashboard users do)."""
-    return f"user:{getattr(request.user, 'email', '') or request.user.get_username()}"
+    return user_actor(request.user)
 
 
 def _changelist_url(model: type[Any], **query: int | str) -> str:
@@ -158,7 +171,7 @@ class PlanAdmin(admin.ModelAdmin):
 # --------------------------------------------------------------------------- tenants
 
 
-class DomainInline(admin.TabularInline):
+class DomainInline(NoWrites, admin.TabularInline):
     """The store's host names, for reading; they are changed on the Domains page (audited)."""
 
     model = Domain
@@ -167,15 +180,6 @@ class DomainInline(admin.TabularInline):
     readonly_fields = ("domain", "is_primary")
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class TenantCreateForm(forms.Form):
@@ -732,17 +736,8 @@ class MembershipAdmin(admin.ModelAdmin):
 # --------------------------------------------------------------------------- read-only records
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(NoWrites, admin.ModelAdmin):
     """Viewable by who has the view permission; added, changed or deleted by nobody here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Invitation)

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django_tenants.utils import tenant_context
 from psycopg import sql
 
+from shelfwise.tenancy import schemas_having_tables
 from tenants.models import Tenant
 
 if TYPE_CHECKING:
@@ -71,18 +72,9 @@ def _figure(metrics: Any, group: str) -> float | None:
 
 
 def _schemas_with_model_tables(schemas: list[str]) -> set[str]:
-    """The schemas among ``schemas`` whose model tables exist (a store being created has a
-    row before its schema is migrated)."""
     from recommendations.models import ModelVersion, TrainingJob
 
-    tables = [ModelVersion._meta.db_table, TrainingJob._meta.db_table]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relname = ANY(%s) AND n.nspname = ANY(%s) GROUP BY n.nspname HAVING count(*) = %s",
-            [tables, schemas, len(tables)],
-        )
-        return {row[0] for row in cursor.fetchall()}
+    return schemas_having_tables(schemas, [ModelVersion._meta.db_table, TrainingJob._meta.db_table])
 
 
 def tenant_models_read(tenant: Tenant) -> tuple[list[VersionRow], list[JobRow]]:

@@ -6,6 +6,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -49,6 +50,11 @@ class TenantCreated:
 
 
 # --------------------------------------------------------------------------- audit
+
+
+def user_actor(user: Any) -> str:
+    """How a person (dashboard member, support staff) appears in the audit log: ``user:<email>``."""
+    return f"user:{getattr(user, 'email', '') or user.get_username()}"
 
 
 def audit_record(
