@@ -6,6 +6,7 @@ import logging
 import re
 from typing import Any
 
+from opentelemetry import trace
 from pythonjsonlogger.json import JsonFormatter as _BaseJsonFormatter
 
 from shelfwise.context import current_request_id, current_tenant
@@ -63,13 +64,17 @@ def redact(value: Any, depth: int = 0) -> Any:
 
 
 class ContextFilter(logging.Filter):
-    """Adds request id and tenant from the current context to every record."""
+    """Adds request id, tenant and trace id (None unless tracing records the current span) from
+    the current context to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = current_request_id()
         if not hasattr(record, "tenant"):
             record.tenant = current_tenant()
+        if not hasattr(record, "trace_id"):
+            span_context = trace.get_current_span().get_span_context()
+            record.trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None
         return True
 
 

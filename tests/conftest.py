@@ -232,13 +232,21 @@ def start_worker(
     )
     from shelfwise.celery import app
 
+    own_broker = "CELERY_BROKER_URL" in (env or {})  # (Celery prefers that variable to any app's setting)
+
     def ready() -> bool:
         if process.poll() is not None:
             raise RuntimeError(f"worker exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
+        if own_broker:  # not reachable by this process's pings: its own "ready" line
+            return b" ready." in log.read_bytes()
         replies = app.control.ping(timeout=0.5)
         return any(name in next(iter(reply)) for reply in replies)
 
-    _wait_for(ready, 60, "celery worker", log)
+    try:
+        _wait_for(ready, 60, "celery worker", log)
+    except BaseException:
+        stop_process(process)
+        raise
     return WorkerProcess(process, log)
 
 
@@ -297,7 +305,11 @@ def start_app_server(name: str = "app", workers: int = 2, env: dict[str, str] | 
             raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
         return port_open(port)
 
-    _wait_for(ready, 60, "gunicorn", log)
+    try:
+        _wait_for(ready, 60, "gunicorn", log)
+    except BaseException:
+        stop_process(process)
+        raise
     return AppServer(f"http://127.0.0.1:{port}", port, process, log)
 
 
