@@ -8,14 +8,17 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django_tenants.middleware.main import TenantMainMiddleware
 
 from shelfwise.context import accept_request_id, current_tenant, request_id_var, set_tenant, tenant_var
+from shelfwise.errors import SERVICE_UNAVAILABLE, problem_json_response
 from shelfwise.metrics import observe_request
 from shelfwise.tenancy import db
 from shelfwise.traffic import traffic_record
 
+logger = logging.getLogger(__name__)
 request_logger = logging.getLogger("shelfwise.request")
 
 API_PREFIX = "/api/"
@@ -70,6 +73,17 @@ class RequestContextMiddleware:
         finally:
             request_id_var.reset(id_token)
             tenant_var.reset(tenant_token)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """PostgreSQL unreachable (restarting, failing over): an API client gets an honest 503
+        problem it can retry, not a 500; Django drops the broken connection when the request ends,
+        and the next request connects afresh."""
+        if not request.path_info.startswith(API_PREFIX) or not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.error("database unavailable: %s", exception)
+        response = problem_json_response(SERVICE_UNAVAILABLE, "The database is unavailable; retry shortly.")
+        response["Retry-After"] = "2"
+        return response
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
