@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import redis
 from django.conf import settings
 from django.db import DatabaseError, connection
 from django.db.migrations.executor import MigrationExecutor
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -57,19 +58,44 @@ def _check_redis(url: str | None = None) -> str | None:
 @never_cache
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
-    """PostgreSQL, Redis and the Celery broker are reachable and migrations are applied."""
+    """Ready to take traffic: PostgreSQL answers and migrations are applied (503 otherwise).
+    Redis and the broker are checked and reported, but their loss only degrades the service
+    (recommendations uncached, events still stored), so it does not take every web process out
+    of the load balancer at once: the answer is then 200 with ``"status": "degraded"``."""
     started = time.perf_counter()
+    database = _check_database()
     checks = {
-        "database": _check_database(),
+        "database": database,
         "redis": _check_redis(),
         "broker": _check_redis(settings.CELERY_BROKER_URL)
         if settings.CELERY_BROKER_URL != settings.REDIS_URL
         else None,
     }
-    ok = all(problem is None for problem in checks.values())
+    if database is not None:
+        status = "unavailable"
+    else:
+        status = "ok" if all(problem is None for problem in checks.values()) else "degraded"
     body = {
-        "status": "ok" if ok else "unavailable",
+        "status": status,
         "checks": {name: (problem or "ok") for name, problem in checks.items()},
         "duration_ms": round((time.perf_counter() - started) * 1000, 1),
     }
-    return JsonResponse(body, status=200 if ok else 503)
+    return JsonResponse(body, status=503 if database is not None else 200)
+
+
+PROBES = {"/healthz": healthz, "/readyz": readyz}
+
+
+class ProbeMiddleware:
+    """Answers the probes before anything reads the Host header: orchestrators and the image's
+    HEALTHCHECK call by pod IP or 127.0.0.1, which ALLOWED_HOSTS need not list. First in
+    MIDDLEWARE; nothing else runs for a probe (no session, no tenant, no access-log line)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = PROBES.get(request.path_info)
+        if probe is not None:
+            return probe(request)
+        return self.get_response(request)

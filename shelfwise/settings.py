@@ -138,6 +138,7 @@ SHELFWISE_BASE_DOMAIN = os.environ.get("SHELFWISE_BASE_DOMAIN", "localhost")
 SHELFWISE_PUBLIC_HOSTS = env_list("SHELFWISE_PUBLIC_HOSTS", [SHELFWISE_BASE_DOMAIN, "127.0.0.1", "testserver"])
 
 MIDDLEWARE = [
+    "shelfwise.health.ProbeMiddleware",
     "shelfwise.middleware.RequestContextMiddleware",
     "shelfwise.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -236,7 +237,7 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", PRODUCTION) else None
 )
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapes inside the network
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # How many reverse proxies (load balancers) in front of the app append to X-Forwarded-For; 0

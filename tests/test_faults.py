@@ -132,6 +132,7 @@ def test_redis_outage_degrades_then_caching_resumes_without_restarts(store: Tena
 
     devservers.redis_stop(state["redis"])
     try:
+        ready = call(server, "GET", "/readyz")
         status, body, cache = recommend(server, store)
         started = time.monotonic()
         ingest = call(
@@ -146,6 +147,9 @@ def test_redis_outage_degrades_then_caching_resumes_without_restarts(store: Tena
         devservers.start(state_dir(), durable=False)
         reset_this_process_pools()
 
+    # Degraded, not unready: the load balancer keeps sending traffic this process can serve.
+    assert ready[0] == 200
+    assert json.loads(ready[1])["status"] == "degraded"
     assert (status, cache) == (200, "none")  # served from the model, without the cache
     assert body["strategy"] == "model"
     assert ingest[0] == 200, ingest[1]
@@ -170,6 +174,7 @@ def test_postgres_restart_the_api_recovers_by_itself(store: TenantHandle, server
     devservers.postgres_stop(state["postgres"])
     try:
         down_status, down_body = call(server, "GET", "/api/v1/items?limit=1", key=store.key)
+        unready = call(server, "GET", "/readyz")[0]
     finally:
         devservers.start(state_dir(), durable=False)
         connection.close()  # this process's own connection died with the server
@@ -177,5 +182,6 @@ def test_postgres_restart_the_api_recovers_by_itself(store: TenantHandle, server
 
     assert down_status == 503, down_body  # an honest "unavailable", in the one error shape
     assert json.loads(down_body)["code"] == "service_unavailable"
+    assert unready == 503  # out of the load balancer while the database is away
     assert recovered_in < 10
     print(f"API recovered {recovered_in:.2f}s after PostgreSQL came back")

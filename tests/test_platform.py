@@ -40,6 +40,14 @@ def test_readyz_checks_database_redis_broker_and_migrations(client) -> None:
     assert body["checks"] == {"database": "ok", "redis": "ok", "broker": "ok"}
 
 
+@pytest.mark.django_db
+def test_probes_answer_any_host_the_orchestrator_calls(client) -> None:
+    # Kubernetes probes by pod IP, the image's HEALTHCHECK by 127.0.0.1: not in ALLOWED_HOSTS.
+    for path in ("/healthz", "/readyz"):
+        assert client.get(path, HTTP_HOST="10.1.2.3:8000").status_code == 200
+    assert client.get("/api/v1/whoami", HTTP_HOST="10.1.2.3:8000").status_code == 400  # only the probes
+
+
 @pytest.fixture
 def json_log() -> io.StringIO:
     """Capture what the JSON handler would write for the shelfwise and django loggers."""
