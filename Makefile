@@ -10,13 +10,14 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench fuzz openapi lint format servers-start servers-stop servers-status clean
+.PHONY: help install run test bench soak fuzz openapi lint format servers-start servers-stop servers-status clean
 
 help:
 	@echo "make run      start the platform (embedded PostgreSQL + Redis, demo store, web, workers, beat)"
 	@echo "make test     run the test suite against throw-away servers"
-	@echo "make lint     ruff + mypy"
+	@echo "make lint     ruff + mypy + deployment files (hadolint, compose, kubernetes, terraform + checkov)"
 	@echo "make bench    benchmarks (bench/)"
+	@echo "make soak     10 minutes of mixed traffic at half the measured peak (not in make test)"
 	@echo "make fuzz     schemathesis with many examples (SHELFWISE_FUZZ_EXAMPLES, default 400)"
 	@echo "make openapi  regenerate docs/openapi.yaml"
 	@echo "make servers-start|servers-stop|servers-status   the dev servers alone"
@@ -42,6 +43,9 @@ bench: install  ## benchmarks (each prints its figures next to a baseline from t
 	$(PY) bench/quality.py
 	$(PY) bench/serving.py
 
+soak: install  ## errors, p99 and memory per minute under steady mixed traffic
+	$(PY) bench/soak.py
+
 fuzz: install  ## schemathesis over the whole API with many more examples than `make test`
 	SHELFWISE_FUZZ_EXAMPLES=$${SHELFWISE_FUZZ_EXAMPLES:-400} $(PY) -m shelfwise.devservers run --ephemeral -- \
 		$(PY) -m pytest tests/test_contract.py -k schemathesis -q
@@ -53,6 +57,8 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	UV=$(UV) PYTHON=$(PYTHON) deploy/lint/run.sh
+	UV=$(UV) deploy/lint/terraform.sh
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -87,9 +87,11 @@ PROBES = {"/healthz": healthz, "/readyz": readyz}
 
 
 class ProbeMiddleware:
-    """Answers the probes before anything reads the Host header: orchestrators and the image's
-    HEALTHCHECK call by pod IP or 127.0.0.1, which ALLOWED_HOSTS need not list. First in
-    MIDDLEWARE; nothing else runs for a probe (no session, no tenant, no access-log line)."""
+    """Answers the probes, and token-authenticated scrapes of /metrics, before anything reads the
+    Host header: load balancers, kubelets, Prometheus and the image's HEALTHCHECK call by task or
+    pod IP or 127.0.0.1, which ALLOWED_HOSTS need not list. (/metrics without a token — loopback
+    only, outside production — keeps Django's host check, against DNS rebinding.) First in
+    MIDDLEWARE; nothing else runs for these (no session, no tenant, no access-log line)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -98,4 +100,8 @@ class ProbeMiddleware:
         probe = PROBES.get(request.path_info)
         if probe is not None:
             return probe(request)
+        if request.path_info == "/metrics" and settings.SHELFWISE_METRICS_TOKEN:
+            from shelfwise.metrics import metrics_view
+
+            return metrics_view(request)
         return self.get_response(request)

@@ -48,6 +48,16 @@ def test_probes_answer_any_host_the_orchestrator_calls(client) -> None:
     assert client.get("/api/v1/whoami", HTTP_HOST="10.1.2.3:8000").status_code == 400  # only the probes
 
 
+@pytest.mark.django_db
+def test_metrics_scrapes_by_ip_with_the_token(client, settings) -> None:
+    settings.SHELFWISE_METRICS_TOKEN = "scrape-token-for-this-test"
+    by_ip = {"HTTP_HOST": "10.1.2.3:8000"}
+
+    assert client.get("/metrics", **by_ip, HTTP_AUTHORIZATION="Bearer scrape-token-for-this-test").status_code == 200
+    assert client.get("/metrics", **by_ip, HTTP_AUTHORIZATION="Bearer wrong").status_code == 404
+    assert client.get("/metrics", **by_ip).status_code == 404
+
+
 @pytest.fixture
 def json_log() -> io.StringIO:
     """Capture what the JSON handler would write for the shelfwise and django loggers."""
