@@ -8,14 +8,17 @@ UV_VERSION := 0.13.9
 UV := .dev/uv/bin/uv
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 PYTEST_ARGS ?=
+BANDIT_VERSION := 1.9.4
+PIP_AUDIT_VERSION := 2.10.1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench soak fuzz openapi lint format servers-start servers-stop servers-status clean
+.PHONY: help install run test bench soak fuzz openapi lint audit format servers-start servers-stop servers-status clean
 
 help:
 	@echo "make run      start the platform (embedded PostgreSQL + Redis, demo store, web, workers, beat)"
 	@echo "make test     run the test suite against throw-away servers"
-	@echo "make lint     ruff + mypy + deployment files (hadolint, compose, kubernetes, terraform + checkov)"
+	@echo "make lint     ruff + mypy + bandit + deployment files (hadolint, compose, kubernetes, terraform + checkov)"
+	@echo "make audit    pip-audit of the locked dependencies (needs PyPI's JSON API or OSV; fails closed)"
 	@echo "make bench    benchmarks (bench/)"
 	@echo "make soak     10 minutes of mixed traffic at half the measured peak (not in make test)"
 	@echo "make fuzz     schemathesis with many examples (SHELFWISE_FUZZ_EXAMPLES, default 400)"
@@ -59,6 +62,12 @@ lint: install
 	$(VENV)/bin/mypy
 	UV=$(UV) PYTHON=$(PYTHON) deploy/lint/run.sh
 	UV=$(UV) deploy/lint/terraform.sh
+	$(UV) tool run --from 'bandit[toml]==$(BANDIT_VERSION)' bandit -q -c pyproject.toml -r shelfwise tenants catalog recommendations dashboard
+
+audit: install  ## known vulnerabilities in the locked runtime dependencies (needs PyPI's JSON API or OSV)
+	$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt \
+		| $(UV) tool run --from 'pip-audit==$(PIP_AUDIT_VERSION)' pip-audit --strict --require-hashes --disable-pip \
+			--progress-spinner off -r /dev/stdin
 
 format: install
 	$(VENV)/bin/ruff format .

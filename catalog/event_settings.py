@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from catalog.schemas import EventType
+from catalog.schemas import RATING_VALUE_EPSILON, RATING_VALUE_LIMIT, EventType
 from tenants.models import Tenant
 from tenants.store_settings import settings_section_get
 
@@ -56,8 +56,16 @@ class EventSettings(BaseModel):
         """The interest an event expresses; ratings scale with their value."""
         base = self.weights.get(event_type, 0.0)
         if event_type == RATING:
-            return base * (value if value is not None else 0.0)
+            return base * rating_value(value)
         return base
+
+
+def rating_value(value: float | None) -> float:
+    """A rating as it is weighed (the same in training's SQL): bounded, tiny magnitudes as 0 —
+    events stored before the API bounded values cannot overflow a training."""
+    if value is None or abs(value) < RATING_VALUE_EPSILON:
+        return 0.0
+    return max(-RATING_VALUE_LIMIT, min(RATING_VALUE_LIMIT, value))
 
 
 def event_settings_for(tenant: Tenant) -> EventSettings:

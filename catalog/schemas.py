@@ -157,6 +157,12 @@ Properties = Annotated[
 ]
 
 
+# An event's value (a rating) is bounded so that weight × value stays far inside float32 and
+# PostgreSQL's float8; magnitudes below RATING_VALUE_EPSILON count as 0 (no float8 underflow).
+RATING_VALUE_LIMIT = 1e6
+RATING_VALUE_EPSILON = 1e-6
+
+
 def _finite(value: float | None) -> float | None:
     if value is not None and not math.isfinite(value):
         raise ValueError("must be a finite number")
@@ -220,7 +226,12 @@ class EventIn(_Strict):
     customer_id: ExternalId
     item_id: ExternalId
     type: EventType = Field(description="view, add_to_cart, purchase, rating, remove_from_cart or a custom type")
-    value: FiniteFloat | None = Field(default=None, description="the rating for `rating` events; free otherwise")
+    value: FiniteFloat | None = Field(
+        default=None,
+        ge=-RATING_VALUE_LIMIT,
+        le=RATING_VALUE_LIMIT,
+        description="the rating for `rating` events; free otherwise",
+    )
     timestamp: Timestamp | None = Field(default=None, description="ISO 8601 with offset; defaults to now")
     recommendation_id: RecommendationId | None = Field(
         default=None, description="the recommendation this event follows from (attribution)"

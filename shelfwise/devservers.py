@@ -34,6 +34,7 @@ import pwd
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -107,10 +108,18 @@ def _user_can(user: str | None, test: str, path: Path) -> bool:
 
 
 def _shared_dir(name: str) -> Path:
-    """A world-traversable (0755, owned by us) directory under /var/tmp for ``name``."""
-    base = Path(os.environ.get("SHELFWISE_DEV_SHARED_DIR", "/var/tmp"))  # noqa: S108 - dev only
-    path = base / name
-    path.mkdir(parents=True, exist_ok=True)
+    """A world-traversable (0755, owned by us) directory under /var/tmp for ``name``. Refused if
+    the name is already taken by a symlink or by another user's directory: /var/tmp is shared, and
+    what is copied here is run (as the PostgreSQL user)."""
+    base = Path(os.environ.get("SHELFWISE_DEV_SHARED_DIR", "/var/tmp"))  # noqa: S108  # nosec B108 - dev only; ownership checked below
+    path = base / f"{name}-uid{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o755, parents=True)
+    found = path.lstat()
+    if stat.S_ISLNK(found.st_mode) or not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+        raise DevServerError(
+            f"{path} exists and is not a directory of this user's: remove it or set SHELFWISE_DEV_SHARED_DIR"
+        )
     path.chmod(0o755)
     return path
 

@@ -28,6 +28,19 @@ ADMIN_PREFIX = "/admin/"
 HOSTLESS_PREFIXES = (API_PREFIX, "/healthz", "/readyz", "/metrics")
 
 
+# URL parameters that are secrets themselves (one-time links: invitations, password resets).
+SECRET_URL_PARAMETERS = frozenset({"token", "uidb64"})
+
+
+def logged_path(path: str, kwargs: dict[str, Any]) -> str:
+    """The path as logged: one-time link tokens replaced, so logs cannot replay the link."""
+    for name in SECRET_URL_PARAMETERS & kwargs.keys():
+        value = str(kwargs[name])
+        if value:
+            path = path.replace(value, "[redacted]")
+    return path
+
+
 class RequestContextMiddleware:
     """Assigns a request id (from X-Request-ID or new), echoes it, and logs one line per request."""
 
@@ -55,14 +68,15 @@ class RequestContextMiddleware:
                 tenant_id=tenant.pk if tenant is not None and tenant.pk else None,
                 seconds=duration_ms / 1000,
             )
+            path = logged_path(request.path, match.kwargs if match else {})
             request_logger.info(
                 "%s %s %s",
                 request.method,
-                request.path,
+                path,
                 response.status_code,
                 extra={
                     "method": request.method,
-                    "path": request.path,
+                    "path": path,
                     "route": match.route if match else None,
                     "status": response.status_code,
                     "duration_ms": round(duration_ms, 2),

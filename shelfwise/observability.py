@@ -60,7 +60,11 @@ def redact(value: Any, depth: int = 0) -> Any:
         }
     if isinstance(value, list | tuple):
         return [redact(v, depth + 1) for v in value]
-    return value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    # Anything else is written as its str() (e.g. django.request's request object, whose repr
+    # holds the URL with its query string): redact that text.
+    return redact_text(str(value))
 
 
 class ContextFilter(logging.Filter):

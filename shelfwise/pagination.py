@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -33,15 +33,16 @@ def cursor_decode(token: str, types: tuple[type, ...]) -> list[Any]:
                 parsed = datetime.fromisoformat(value)
                 if parsed.tzinfo is None:
                     raise ValueError("naive datetime")
-                out.append(parsed)
+                # In UTC: PostgreSQL refuses offsets beyond 15:59, which Python accepts.
+                out.append(parsed.astimezone(UTC))
             elif kind is int:
-                if not isinstance(value, int) or isinstance(value, bool):
-                    raise ValueError("not an int")
+                if not isinstance(value, int) or isinstance(value, bool) or not -(2**63) <= value < 2**63:
+                    raise ValueError("not a bigint")
                 out.append(value)
             else:
                 out.append(kind(value))
         return out
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError) as exc:
+    except (ValueError, TypeError, OverflowError, binascii.Error, orjson.JSONDecodeError) as exc:
         raise Problem(
             VALIDATION_ERROR,
             "The cursor is not valid; use `next_cursor` from a previous page.",

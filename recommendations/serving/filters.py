@@ -66,9 +66,15 @@ class Filters:
             clauses.append(f"{alias}.in_stock = %s")
             params.append(self.in_stock)
         for name, values in self.properties:
-            # A scalar property equal to one of the values, or a list property containing one.
-            clauses.append(f"({alias}.properties ->> %s = ANY(%s) OR {alias}.properties -> %s ?| %s)")
-            params += [name, list(values), name, list(values)]
+            # A scalar property equal to one of the values, or a list property containing one —
+            # compared as text either way, so 5 and true match in lists as they do as scalars.
+            value = f"{alias}.properties -> %s"
+            in_list = f"SELECT 1 FROM jsonb_array_elements_text({value}) AS element WHERE element = ANY(%s)"  # noqa: S608
+            is_list = f"jsonb_typeof({value}) = 'array'"
+            clauses.append(
+                f"({alias}.properties ->> %s = ANY(%s) OR CASE WHEN {is_list} THEN EXISTS ({in_list}) ELSE false END)"
+            )
+            params += [name, list(values), name, name, list(values)]
         return " AND ".join(clauses), params
 
     def matching(self, external_ids: list[str] | None = None) -> set[str]:

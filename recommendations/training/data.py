@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from django.db import connection, transaction
 
 from catalog.models import Customer, Event, Item
+from catalog.schemas import RATING_VALUE_EPSILON, RATING_VALUE_LIMIT
 
 CHUNK = 200_000
 
@@ -55,7 +56,13 @@ def _weight_sql(weights: Mapping[str, float]) -> tuple[str, list[object]]:
     params: list[object] = []
     for name, weight in weights.items():
         params += [name, float(weight)]
-    sql = f"(CASE e.type {cases} ELSE 0 END) * (CASE WHEN e.type = 'rating' THEN COALESCE(e.value, 0) ELSE 1 END)"
+    # The rating as catalog.event_settings.rating_value weighs it (bounded, tiny as 0: no float8
+    # overflow or underflow, whatever was stored).
+    rating = (
+        f"CASE WHEN e.value IS NULL OR abs(e.value) < {RATING_VALUE_EPSILON!r} THEN 0 "
+        f"ELSE LEAST(GREATEST(e.value, {-RATING_VALUE_LIMIT!r}), {RATING_VALUE_LIMIT!r}) END"
+    )
+    sql = f"(CASE e.type {cases} ELSE 0 END) * (CASE WHEN e.type = 'rating' THEN {rating} ELSE 1 END)"
     return sql, params
 
 
