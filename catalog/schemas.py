@@ -50,6 +50,8 @@ CURRENCY_RE = r"^[A-Z]{3}$"
 NO_NUL_RE = r"^[^\x00]*$"
 
 ExternalId = Annotated[str, Strict(), StringConstraints(pattern=EXTERNAL_ID_RE, min_length=1, max_length=255)]
+# The store's event id: an external id that fits the event_id column (varchar(128)).
+EventId = Annotated[str, Strict(), StringConstraints(pattern=EXTERNAL_ID_RE, min_length=1, max_length=128)]
 EventType = Annotated[str, Strict(), StringConstraints(pattern=EVENT_TYPE_RE)]
 Category = Annotated[str, Strict(), StringConstraints(min_length=1, max_length=200, pattern=NO_NUL_RE)]
 
@@ -220,7 +222,7 @@ class CustomerPut(CustomerFields):
 class EventIn(_Strict):
     """One shopper event."""
 
-    event_id: ExternalId | None = Field(
+    event_id: EventId | None = Field(
         default=None, description="your id for this event; re-sending the same id never counts twice"
     )
     customer_id: ExternalId

@@ -10,11 +10,12 @@ from django.contrib.auth.forms import AuthenticationForm
 
 from recommendations.serving_apis import SCENARIO_RE
 from recommendations.training_settings import ALGORITHM_CHOICES
+from shelfwise.login_throttle import ThrottledLoginMixin
 from tenants import keys
 from tenants.models import ApiKey, Membership
 
 
-class StoreAuthenticationForm(AuthenticationForm):
+class StoreAuthenticationForm(ThrottledLoginMixin, AuthenticationForm):
     """Log in with e-mail and password — only members of the store whose host this is. Anyone
     else gets the same message as for a wrong password (nothing to learn about the store)."""
 

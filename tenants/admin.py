@@ -15,6 +15,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
@@ -30,6 +31,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
+from shelfwise.login_throttle import ThrottledLoginMixin
 from tenants import admin_pages
 from tenants.models import ApiKey, AuditLogEntry, Domain, Invitation, Membership, Plan, Tenant, slug_validator
 from tenants.services import TenantError, apikey_revoke, tenant_create, tenant_reactivate, tenant_suspend, user_actor
@@ -47,6 +49,13 @@ admin.site.index_template = "admin/tenants/site/index.html"  # adds the cross-te
 admin.site.site_header = "Shelfwise support"
 admin.site.site_title = "Shelfwise support"
 admin.site.site_url = None  # the public host has no site to view
+
+
+class ThrottledAdminAuthenticationForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin login, with the dashboard's brute-force throttling (shelfwise.login_throttle)."""
+
+
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 
 class NoWrites:
