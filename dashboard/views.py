@@ -99,7 +99,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @member_required()
 def items(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:200]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]  # PostgreSQL text holds no NUL
     rows = Item.objects.filter(deleted_at__isnull=True).order_by("external_id")
     if query:
         rows = rows.filter(Q(external_id__icontains=query) | Q(title__icontains=query))
@@ -134,7 +134,7 @@ def item(request: HttpRequest, item_id: str) -> HttpResponse:
 
 @member_required()
 def customers(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:200]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]  # PostgreSQL text holds no NUL
     rows = Customer.objects.order_by("external_id")
     if query:
         rows = rows.filter(external_id__icontains=query)
@@ -194,11 +194,25 @@ def models(request: HttpRequest) -> HttpResponse:
     previous = ModelVersion.objects.filter(
         name="default", status=ModelVersion.Status.RETIRED, artifacts_purged_at__isnull=True
     ).exists()
+    # ?job=<id> (after "Train now"): follow that job, if it is one of this store's; else the running one.
+    followed = running.pk if running else None
+    try:
+        asked = uuid.UUID(request.GET.get("job", ""))
+    except ValueError:
+        asked = None
+    if asked is not None and TrainingJob.objects.filter(pk=asked).exists():
+        followed = asked
     return render(
         request,
         "dashboard/models.html",
         context_for(
-            request, "models", versions=_page(request, versions), jobs=jobs, running=running, can_rollback=previous
+            request,
+            "models",
+            versions=_page(request, versions),
+            jobs=jobs,
+            running=running,
+            followed_job=followed,
+            can_rollback=previous,
         ),
     )
 

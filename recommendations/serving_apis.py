@@ -21,7 +21,15 @@ from catalog.schemas import EXTERNAL_ID_RE, ExternalId, external_id_ok
 from catalog.selectors import ITEM_FIELDS, items_fields
 from recommendations.serving import cache, engine
 from recommendations.serving.filters import Filters, filters_from_mapping, filters_from_query, is_filter_param
-from shelfwise.api import ApiView, RedisPrelude, accepts_plain_json, parse_body, parse_query_model, precharge
+from shelfwise.api import (
+    ApiView,
+    RedisPrelude,
+    accepts_plain_json,
+    parse_body,
+    parse_query_model,
+    precharge,
+    reject_unknown_query_params,
+)
 from shelfwise.errors import NOT_FOUND, VALIDATION_ERROR, Problem
 from shelfwise.openapi import query_parameters
 from tenants import keys
@@ -412,6 +420,7 @@ class SessionRecommendationsApi(ApiView):
         tags=["recommendations"],
     )
     def post(self, request: Request) -> Response:
+        reject_unknown_query_params(request, set())  # everything is in the body
         body: SessionIn = parse_body(request, SessionIn)
         fields = _fields(",".join(body.fields))
         served = engine.session(
@@ -431,6 +440,7 @@ class BatchRecommendationsApi(ApiView):
 
     @extend_schema(operation_id="batch_recommendations", request=BatchIn, responses=BatchOut, tags=["recommendations"])
     def post(self, request: Request) -> Response:
+        reject_unknown_query_params(request, set())
         body: BatchIn = parse_body(request, BatchIn)
         fields = _fields(",".join(body.fields))
         principal = principal_of(request)

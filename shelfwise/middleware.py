@@ -48,6 +48,9 @@ class RequestContextMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path_info and not request.path_info.startswith(API_PREFIX):
+            # No page's id can hold NUL (PostgreSQL text cannot): not found, before any lookup.
+            return HttpResponseNotFound(b"Not found", content_type="text/plain")
         request_id = accept_request_id(request.headers.get("X-Request-ID"))
         request.request_id = request_id  # type: ignore[attr-defined]  # our own request attribute
         id_token = request_id_var.set(request_id)

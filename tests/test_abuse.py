@@ -290,19 +290,8 @@ def test_an_unknown_field_in_a_batch_row_rejects_that_row_only(tenant_a: TenantH
     assert [row["event_id"] for row in history] == ["row-good"]
 
 
-_QUERY_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: POST /recommendations/session and /recommendations:batch accept unknown query parameters "
-    "(the README says they are refused): their views never call reject_unknown_query_params()",
-)
-
-
 def _unknown_query_cases() -> list[Any]:
-    buggy = {"/api/v1/recommendations/session", "/api/v1/recommendations:batch"}
-    return [
-        pytest.param(route, method, id=f"{method} {route.path}", marks=[_QUERY_BUG] if route.path in buggy else [])
-        for route, method in api_operations()
-    ]
+    return [pytest.param(route, method, id=f"{method} {route.path}") for route, method in api_operations()]
 
 
 @db
@@ -831,30 +820,18 @@ def test_hostile_headers_are_refused(tenant_a: TenantHandle) -> None:
 
 # --------------------------------------------------------------------------- the dashboard's inputs
 
-_DASHBOARD_NUL_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a NUL in a dashboard URL id or search reaches PostgreSQL and answers 500: items and "
-    "customers ?q=, items/<id>/, customers/<id>/, scenarios/<key>/delete/, keys/<id>/revoke/",
-)
-_MODELS_JOB_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: /dashboard/models/?job=<anything> answers 500 when no training is running (models.html: "
-    "`request.GET.job|default:running.pk` with running=None), e.g. reloading the page after 'Train now' "
-    "once the job has finished",
-)
-
 
 @db
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        pytest.param("GET", "/dashboard/items/?q=%00", 200, marks=_DASHBOARD_NUL_BUG),
-        pytest.param("GET", "/dashboard/customers/?q=%00", 200, marks=_DASHBOARD_NUL_BUG),
-        pytest.param("GET", "/dashboard/items/a%00b/", 404, marks=_DASHBOARD_NUL_BUG),
-        pytest.param("GET", "/dashboard/customers/a%00b/", 404, marks=_DASHBOARD_NUL_BUG),
-        pytest.param("POST", "/dashboard/scenarios/a%00b/delete/", 404, marks=_DASHBOARD_NUL_BUG),
-        pytest.param("POST", "/dashboard/keys/a%00b/revoke/", 404, marks=_DASHBOARD_NUL_BUG),
-        pytest.param("GET", "/dashboard/models/?job=00000000-0000-4000-8000-000000000000", 200, marks=_MODELS_JOB_BUG),
+        pytest.param("GET", "/dashboard/items/?q=%00", 200),
+        pytest.param("GET", "/dashboard/customers/?q=%00", 200),
+        pytest.param("GET", "/dashboard/items/a%00b/", 404),
+        pytest.param("GET", "/dashboard/customers/a%00b/", 404),
+        pytest.param("POST", "/dashboard/scenarios/a%00b/delete/", 404),
+        pytest.param("POST", "/dashboard/keys/a%00b/revoke/", 404),
+        pytest.param("GET", "/dashboard/models/?job=00000000-0000-4000-8000-000000000000", 200),
         ("GET", "/dashboard/items/?q=%27%20OR%201%3D1%20--", 200),
         ("GET", "/dashboard/items/?q=%FF%FE", 200),
         ("GET", "/dashboard/items/?page=%00", 200),
@@ -865,7 +842,7 @@ _MODELS_JOB_BUG = pytest.mark.xfail(
         ("GET", f"/dashboard/experiments/{10**30}/", 404),
         ("POST", f"/dashboard/models/{10**30}/promote/", 404),
         ("POST", f"/dashboard/team/members/{10**30}/remove/", 404),
-        ("GET", "/dashboard/join/a%00b/", 410),
+        ("GET", "/dashboard/join/a%00b/", 404),  # a path with NUL is no page at all
     ],
 )
 def test_hostile_dashboard_urls_are_4xx_or_harmless(
