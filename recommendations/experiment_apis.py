@@ -10,6 +10,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalog.schemas import NO_NUL_RE
 from recommendations.models import Experiment, Scenario
 from recommendations.services.experiments import (
     ExperimentError,
@@ -34,34 +35,36 @@ EXPERIMENT_CONFLICT = problem_type(
 
 class Source(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    kind: str = Field(description="active | version | algorithm | popularity | trending")
+    kind: Annotated[str, Field(max_length=40, pattern=NO_NUL_RE)] = Field(
+        description="active | version | algorithm | popularity | trending"
+    )
     version: int | None = None
-    algorithm: str | None = None
+    algorithm: Annotated[str, Field(max_length=40, pattern=NO_NUL_RE)] | None = None
 
 
 class VariantIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    key: Annotated[str, Field(min_length=1, max_length=40)]
+    key: Annotated[str, Field(min_length=1, max_length=40, pattern=NO_NUL_RE)]
     share: float = Field(gt=0, le=100, description="percentage of the scenario's traffic")
     source: Source
 
 
 class ScenarioIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: Annotated[str, Field(max_length=100)] = ""
+    name: Annotated[str, Field(max_length=100, pattern=NO_NUL_RE)] = ""
     default_source: Source = Field(default_factory=lambda: Source(kind="active"))
 
 
 class ExperimentIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL_RE)]
     scenario: Annotated[str, Field(pattern=SCENARIO_RE.pattern)]
     variants: Annotated[list[VariantIn], Field(min_length=2, max_length=10)]
 
 
 class ExperimentPatch(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL_RE)] | None = None
     variants: Annotated[list[VariantIn], Field(min_length=2, max_length=10)] | None = None
 
 

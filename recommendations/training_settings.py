@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from tenants.models import Tenant
 from tenants.store_settings import settings_section_get
@@ -47,6 +47,26 @@ class TrainingSettings(BaseModel):
         default=0.02, ge=0, le=0.5, description="how much worse than the active version (relative NDCG@10) is allowed"
     )
     keep_versions: int = Field(default=5, ge=2, le=100, description="versions whose files are kept (for rollback)")
+
+    @field_validator("params")
+    @classmethod
+    def _known_params_in_bounds(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Checked when set, not first when a training runs (where a bad value would fail them all)."""
+        from recommendations.training.algorithms import DEFAULT_PARAMS, PARAM_BOUNDS
+
+        for algorithm, overrides in value.items():
+            if algorithm not in DEFAULT_PARAMS:
+                raise ValueError(f"unknown algorithm {algorithm!r} (one of: {', '.join(DEFAULT_PARAMS)})")
+            for name, number in overrides.items():
+                if name not in DEFAULT_PARAMS[algorithm]:
+                    known = ", ".join(DEFAULT_PARAMS[algorithm]) or "none"
+                    raise ValueError(f"{algorithm} has no parameter {name!r} (parameters: {known})")
+                low, high = PARAM_BOUNDS[name]
+                if isinstance(number, bool) or not isinstance(number, int | float) or not low <= number <= high:
+                    raise ValueError(f"{algorithm}.{name} must be a number from {low:g} to {high:g}")
+                if isinstance(DEFAULT_PARAMS[algorithm][name], int) and number != int(number):
+                    raise ValueError(f"{algorithm}.{name} must be a whole number")
+        return value
 
 
 def training_settings_for(tenant_id: int) -> TrainingSettings:

@@ -242,11 +242,6 @@ def test_unknown_fields_are_refused_even_holding_deeply_nested_values(
             "/api/v1/settings",
             {"training": {"params": {"als": {"x": "<deep>"}}}},
             "training",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: training.params nested ~300 deep answers 500 (pydantic 'Maximum serialization "
-                "depth exceeded' in tenant_settings_update's model_dump; params are never validated)",
-            ),
             id="settings-training-params",
         ),
     ],
@@ -591,17 +586,6 @@ def test_injection_strings_are_shown_escaped_and_unevaluated_in_the_dashboard(
 # --------------------------------------------------------------------------- NUL characters
 
 NUL = "a\u0000b"
-_ROUTING_NUL_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a NUL in the routing API's text (scenario name, experiment name, variant key, a source's "
-    "algorithm) answers 500: the pydantic models in recommendations/experiment_apis.py lack the NO_NUL "
-    "pattern and PostgreSQL refuses the string",
-)
-_PARAMS_NUL_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a NUL in training.params answers 500: params is dict[str, dict[str, Any]], never "
-    "validated, and PostgreSQL's jsonb refuses \\u0000",
-)
 _EVENT_ROW = {"customer_id": "c", "item_id": "i", "type": "view"}
 _VARIANTS = [
     {"key": "a", "share": 50, "source": {"kind": "active"}},
@@ -647,15 +631,15 @@ def _nul_cases() -> list[Any]:
             [],
         ),
         ("POST", "/api/v1/recommendations:batch", {"requests": [{"customer_id": NUL}]}, "requests", [], []),
-        ("PUT", "/api/v1/scenarios/nul", {"name": NUL}, "name", [], [_ROUTING_NUL_BUG]),
-        ("PUT", "/api/v1/scenarios/nul", {"default_source": alg}, "default_source", [], [_ROUTING_NUL_BUG]),
+        ("PUT", "/api/v1/scenarios/nul", {"name": NUL}, "name", [], []),
+        ("PUT", "/api/v1/scenarios/nul", {"default_source": alg}, "default_source", [], []),
         (
             "POST",
             "/api/v1/experiments",
             {"name": NUL, "scenario": "nul", "variants": _VARIANTS},
             "name",
             _WITH_SCENARIO,
-            [_ROUTING_NUL_BUG],
+            [],
         ),
         (
             "POST",
@@ -663,7 +647,7 @@ def _nul_cases() -> list[Any]:
             {"name": "x", "scenario": "nul", "variants": [{**_VARIANTS[0], "key": NUL}, _VARIANTS[1]]},
             "variants",
             _WITH_SCENARIO,
-            [_ROUTING_NUL_BUG],
+            [],
         ),
         (
             "POST",
@@ -671,11 +655,11 @@ def _nul_cases() -> list[Any]:
             {"name": "x", "scenario": "nul", "variants": [{**_VARIANTS[0], "source": alg}, _VARIANTS[1]]},
             "variants",
             _WITH_SCENARIO,
-            [_ROUTING_NUL_BUG],
+            [],
         ),
-        ("PATCH", "/api/v1/experiments/{id}", {"name": NUL}, "name", _WITH_EXPERIMENT, [_ROUTING_NUL_BUG]),
-        ("PATCH", "/api/v1/settings", {"training": {"params": {"als": {NUL: 1}}}}, "training", [], [_PARAMS_NUL_BUG]),
-        ("PATCH", "/api/v1/settings", {"training": {"params": {"als": {"x": NUL}}}}, "training", [], [_PARAMS_NUL_BUG]),
+        ("PATCH", "/api/v1/experiments/{id}", {"name": NUL}, "name", _WITH_EXPERIMENT, []),
+        ("PATCH", "/api/v1/settings", {"training": {"params": {"als": {NUL: 1}}}}, "training", [], []),
+        ("PATCH", "/api/v1/settings", {"training": {"params": {"als": {"x": NUL}}}}, "training", [], []),
     ]
     return [
         pytest.param((method, path, body, field), setup, id=f"{method} {path} {field}-{n}", marks=marks)
@@ -744,12 +728,6 @@ def test_nul_and_invalid_utf8_in_every_query_parameter_are_400_or_harmless(tenan
 
 
 @db
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: training.params accepts any algorithm, parameter name and value (factors=10**9, unknown "
-    "algorithms, template strings as names); they are only checked when a training runs (params_for), so "
-    "a bad value fails every later training and a huge `factors`/`iterations` ties up a training worker",
-)
 @pytest.mark.parametrize(
     "params",
     [{"als": {"factors": 10**9}}, {"als": {"iterations": 10**9}}, {"nope": {"x": 1}}, {"als": {"{{7*7}}": 1}}],

@@ -36,6 +36,18 @@ DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "popularity": {},
 }
 ALGORITHMS = tuple(DEFAULT_PARAMS)
+# What a store may set (settings `training.params`): beyond these a training is useless or would
+# tie up a worker for hours (factors and iterations multiply its time and memory).
+PARAM_BOUNDS: dict[str, tuple[float, float]] = {
+    "factors": (1, 1024),
+    "iterations": (1, 1000),
+    "regularization": (0, 100_000),
+    "alpha": (0, 1000),
+    "learning_rate": (0, 10),
+    "K": (1, 10_000),
+    "K1": (0, 100),
+    "B": (0, 1),
+}
 
 # The small hyper-parameter search (on the validation split only).
 SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
