@@ -13,7 +13,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(next_page=reverse_lazy("dashboard:login")), name="logout"),
     path(
         "password-reset/",
-        auth_views.PasswordResetView.as_view(
+        views.PasswordResetView.as_view(
             template_name="dashboard/password_reset.html",
             email_template_name="dashboard/password_reset_email.txt",
             subject_template_name="dashboard/password_reset_subject.txt",

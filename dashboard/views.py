@@ -11,7 +11,7 @@ from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -27,6 +27,7 @@ from recommendations.services.registry import PromotionRefused, model_version_pr
 from recommendations.services.training import TrainingAlreadyRunning, TrainingRefused, training_job_request
 from recommendations.serving import engine
 from recommendations.serving.filters import Filters
+from shelfwise.login_throttle import password_reset_mail_allowed
 from tenants.models import ApiKey
 from tenants.services import TenantError, apikey_create, apikey_revoke
 
@@ -55,6 +56,16 @@ class LoginView(auth_views.LoginView):
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(**kwargs) | {"store": store_of(self.request)}
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Django's reset view; the e-mail is not sent past the per-account and per-address limits
+    (shelfwise.login_throttle), while the page answers the same."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        if not password_reset_mail_allowed(self.request, form.cleaned_data["email"]):
+            return HttpResponseRedirect(self.get_success_url())
+        return super().form_valid(form)
 
 
 # --------------------------------------------------------------------------- overview

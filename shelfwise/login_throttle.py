@@ -87,3 +87,27 @@ class ThrottledLoginMixin:
         if username:
             login_succeeded(self.request, username)
         return cleaned
+
+
+def password_reset_mail_allowed(request: HttpRequest | None, email: str) -> bool:
+    """Count a password-reset request; False once an address asked more than
+    SHELFWISE_RESET_MAILS_PER_HOUR times for one account, or its client address three times that
+    (mail bombing, and a way to probe which addresses have accounts). The page answers the same
+    either way; only the e-mail is not sent. Without Redis, allowed."""
+    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]
+    keys = [f"login:reset:account:{account}"]
+    if request is not None:
+        keys.append(f"login:reset:ip:{client_ip(request)}")
+    per_account = settings.SHELFWISE_RESET_MAILS_PER_HOUR
+
+    def count(client: Any) -> list[int]:
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.set(key, 0, ex=3600, nx=True)
+            pipe.incr(key)
+        return [int(n) for n in pipe.execute()[1::2]]
+
+    counts = redis_call(count, default=None)
+    if counts is None:
+        return True
+    return all(n <= limit for n, limit in zip(counts, (per_account, 3 * per_account), strict=False))

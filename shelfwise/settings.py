@@ -416,6 +416,8 @@ SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
 SHELFWISE_LOGIN_MAX_FAILURES = env_int("SHELFWISE_LOGIN_MAX_FAILURES", 10)
 SHELFWISE_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("SHELFWISE_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)
 SHELFWISE_LOGIN_WINDOW_SECONDS = env_int("SHELFWISE_LOGIN_WINDOW_SECONDS", 900)
+# Password-reset e-mails per account per hour (three times that per client address).
+SHELFWISE_RESET_MAILS_PER_HOUR = env_int("SHELFWISE_RESET_MAILS_PER_HOUR", 5)
 # How long an API key's verified record may be served from Redis; revocation and suspension
 # delete it at once, so this only bounds a race with a concurrent request.
 SHELFWISE_APIKEY_CACHE_SECONDS = env_int("SHELFWISE_APIKEY_CACHE_SECONDS", 60)

@@ -313,6 +313,35 @@ def test_an_existing_account_joins_with_its_password_and_tokens_stay_in_their_st
     assert Membership.objects.filter(tenant=tenant_b.tenant, user__email=elsewhere.email).exists()
 
 
+def test_guessing_an_existing_accounts_password_on_an_invitation_is_throttled(
+    fresh_tenant: TenantHandle, tenant_b: TenantHandle, mailoutbox: list
+) -> None:
+    store = fresh_tenant.tenant
+    elsewhere = member(tenant_b.tenant, Membership.Role.VIEWER)
+    owner, _ = logged_in(store)
+    owner.post("/dashboard/team/", {"email": elsewhere.email, "role": "viewer"})
+    link = _link(mailoutbox[-1])
+    visitor = Client(HTTP_HOST=host(store), REMOTE_ADDR="192.0.2.77")
+    for n in range(10):
+        visitor.post(link, {"password": f"guess-{n}"})
+
+    right = visitor.post(link, {"password": elsewhere.password})
+
+    assert right.status_code == 200
+    assert b"too many failed attempts" in right.content
+    assert not Membership.objects.filter(tenant=store, user__email=elsewhere.email).exists()
+
+
+def test_password_reset_mails_are_limited_per_account(fresh_tenant: TenantHandle, mailoutbox: list) -> None:
+    login = member(fresh_tenant.tenant)
+    browser = Client(HTTP_HOST=host(fresh_tenant.tenant), REMOTE_ADDR="192.0.2.78")
+
+    answers = [browser.post("/dashboard/password-reset/", {"email": login.email}) for _ in range(8)]
+
+    assert {answer.status_code for answer in answers} == {302}  # the page answers the same
+    assert len([m for m in mailoutbox if login.email in m.to]) == 5  # SHELFWISE_RESET_MAILS_PER_HOUR
+
+
 def test_revoked_and_expired_invitations_do_not_work(fresh_tenant: TenantHandle, mailoutbox: list) -> None:
     store = fresh_tenant.tenant
     owner, _ = logged_in(store)
