@@ -27,7 +27,7 @@ from dashboard.forms import EventWeightsForm, InviteForm, JoinExistingForm, Join
 from dashboard.views import context_for
 from recommendations.services.training import trainings_in_window
 from recommendations.training_settings import TrainingSettings
-from shelfwise.login_throttle import login_failed, login_succeeded, login_throttled
+from shelfwise.login_throttle import LoginThrottled, password_attempt
 from tenants.models import ApiKey, Invitation, Membership, Tenant
 from tenants.store_settings import SettingsError, settings_section_get, tenant_settings_update
 from tenants.team import (
@@ -288,13 +288,16 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
                 if existing is not None:
                     # The same brute-force throttling as the login (shelfwise.login_throttle).
                     username = existing.get_username()
-                    if login_throttled(request, username):
-                        raise TeamError("too many failed attempts; wait a while before trying again")
-                    user = authenticate(request, username=username, password=form.cleaned_data["password"])
+                    try:
+                        user = password_attempt(
+                            request,
+                            username,
+                            lambda: authenticate(request, username=username, password=form.cleaned_data["password"]),
+                        )
+                    except LoginThrottled as exc:
+                        raise TeamError(str(exc)) from exc
                     if user is None:
-                        login_failed(request, username)
                         raise TeamError("wrong password for this account")
-                    login_succeeded(request, username)
                 else:
                     user = invited_user_create(email=invitation.email, password=form.cleaned_data["password1"])
                 invitation_accept(tenant=store, token=token, user=user)

@@ -108,9 +108,14 @@ def overview(request: HttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- catalog and customers
 
 
+def _search_query(request: HttpRequest) -> str:
+    """The list pages' ``?q=``: trimmed, bounded, without NUL (PostgreSQL text holds none)."""
+    return request.GET.get("q", "").replace("\x00", "").strip()[:200]
+
+
 @member_required()
 def items(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]  # PostgreSQL text holds no NUL
+    query = _search_query(request)
     rows = Item.objects.filter(deleted_at__isnull=True).order_by("external_id")
     if query:
         rows = rows.filter(Q(external_id__icontains=query) | Q(title__icontains=query))
@@ -145,7 +150,7 @@ def item(request: HttpRequest, item_id: str) -> HttpResponse:
 
 @member_required()
 def customers(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]  # PostgreSQL text holds no NUL
+    query = _search_query(request)
     rows = Customer.objects.order_by("external_id")
     if query:
         rows = rows.filter(external_id__icontains=query)

@@ -328,7 +328,7 @@ def test_guessing_an_existing_accounts_password_on_an_invitation_is_throttled(
     right = visitor.post(link, {"password": elsewhere.password})
 
     assert right.status_code == 200
-    assert b"too many failed attempts" in right.content
+    assert b"Too many failed attempts" in right.content
     assert not Membership.objects.filter(tenant=store, user__email=elsewhere.email).exists()
 
 

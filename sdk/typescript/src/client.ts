@@ -81,6 +81,19 @@ export interface WaitOptions {
 
 type RecommendationQuery = QueryParams<Operation<"/api/v1/recommendations/popular", "get">> & PropertyQuery;
 
+/** Every row of a cursor-paginated list, following `next_cursor` page by page. */
+async function* everyPage<Q extends { cursor?: string }, R>(
+  query: Q,
+  list: (query: Q) => Promise<{ results: R[]; next_cursor?: string | null }>,
+): AsyncGenerator<R> {
+  let cursor: string | undefined = query.cursor;
+  do {
+    const page = await list({ ...query, cursor });
+    yield* page.results;
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor !== undefined);
+}
+
 function joined(values: readonly string[] | undefined): string | undefined {
   return values === undefined || values.length === 0 ? undefined : values.join(",");
 }
@@ -150,13 +163,8 @@ export class Items extends Resource {
   }
 
   /** Every item matching `query`, following `next_cursor` page by page. */
-  async *iterate(query: ItemListQuery = {}, options?: RequestOptions): AsyncGenerator<Item> {
-    let cursor: string | undefined = query.cursor;
-    do {
-      const page = await this.list({ ...query, cursor }, options);
-      yield* page.results;
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor !== undefined);
+  iterate(query: ItemListQuery = {}, options?: RequestOptions): AsyncGenerator<Item> {
+    return everyPage(query, (page) => this.list(page, options));
   }
 
   /**
@@ -197,13 +205,8 @@ export class Customers extends Resource {
     return this.http.call("get", "/api/v1/customers", { query }, options);
   }
 
-  async *iterate(query: CustomerListQuery = {}, options?: RequestOptions): AsyncGenerator<Customer> {
-    let cursor: string | undefined = query.cursor;
-    do {
-      const page = await this.list({ ...query, cursor }, options);
-      yield* page.results;
-      cursor = page.next_cursor ?? undefined;
-    } while (cursor !== undefined);
+  iterate(query: CustomerListQuery = {}, options?: RequestOptions): AsyncGenerator<Customer> {
+    return everyPage(query, (page) => this.list(page, options));
   }
 
   /** Upsert any number of customers, chunked like `items.batch`. */
