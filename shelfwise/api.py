@@ -223,8 +223,9 @@ def rate_limit_check(
 # --------------------------------------------------------------------------- answers before DRF
 
 # Where a request's rate-limit outcome is kept when it was charged before DRF's machinery ran
-# (see precharge): the outcome, or the Problem to raise.
-_PRECHARGED = "_shelfwise_precharged"
+# (see precharge): the outcome, or the Problem to raise. In request.META, which is the WSGI
+# environ: it travels with the request when the fast path hands it to Django's full handler.
+_PRECHARGED = "shelfwise.precharged"
 _JSON_ACCEPT = frozenset({"", "*/*", "application/json", "application/*"})
 
 
@@ -237,23 +238,23 @@ def accepts_plain_json(request: HttpRequest) -> bool:
 
 def precharge(request: HttpRequest, principal: ApiPrincipal, prelude: RedisPrelude) -> RateLimitResult | None:
     """Charge the request and run ``prelude`` before DRF's machinery, for views that answer some
-    requests themselves (e.g. cache hits). The outcome is kept on the request: if the view then
-    hands the request to DRF after all, ``ApiView`` uses it instead of charging again (and
-    raises the Problem it kept, e.g. a 429, at the usual point). None if a Problem was kept."""
+    requests themselves (e.g. cache hits, ``shelfwise.fastpath``). The outcome is kept with the
+    request: if it then goes through DRF after all, ``ApiView`` uses it instead of charging
+    again (and raises the Problem it kept, e.g. a 429, at the usual point). None if a Problem
+    was kept."""
     try:
         result = rate_limit_check(request, principal, prelude)
     except Problem as exc:
-        setattr(request, _PRECHARGED, exc)
+        request.META[_PRECHARGED] = exc
         return None
-    setattr(request, _PRECHARGED, result)
+    request.META[_PRECHARGED] = result
     return result
 
 
 def _charge(request: HttpRequest, principal: ApiPrincipal, prelude: RedisPrelude | None = None) -> RateLimitResult:
-    precharged = getattr(request, _PRECHARGED, None)
+    precharged = request.META.pop(_PRECHARGED, None)
     if precharged is None:
         return rate_limit_check(request, principal, prelude)
-    delattr(request, _PRECHARGED)
     if isinstance(precharged, Problem):
         raise precharged
     return cast(RateLimitResult, precharged)
@@ -346,6 +347,9 @@ class IdempotencyGuard:
 # --------------------------------------------------------------------------- the base view
 
 
+_default_headers: dict[type[APIView], dict[str, str]] = {}
+
+
 class ApiView(APIView):
     """Base class of the v1 API views."""
 
@@ -403,11 +407,17 @@ class ApiView(APIView):
         if result.reconfirmed:
             super().check_permissions(request)  # the record as it is now decides
 
-    def fast_response(self, data: Any, rate_limit: RateLimitState | None, headers: dict[str, str]) -> HttpResponse:
+    @classmethod
+    def fast_response(cls, data: Any, rate_limit: RateLimitState | None, headers: dict[str, str]) -> HttpResponse:
         """A 200 JSON answer made without DRF's machinery, with the headers DRF's would carry
-        (``Allow``, ``Vary``, rate limits): for views that answer some requests in ``dispatch``."""
+        (``Allow``, ``Vary``, rate limits): for views that answer some requests themselves."""
         response = HttpResponse(ORJSONRenderer().render(data), content_type=ORJSONRenderer.media_type)
-        for name, value in self.default_response_headers.items():
+        default_headers = _default_headers.get(cls)
+        if default_headers is None:
+            view = cls()
+            view.setup(HttpRequest())  # as as_view() does (HEAD follows GET: "Allow" lists it)
+            default_headers = _default_headers[cls] = dict(view.default_response_headers)
+        for name, value in default_headers.items():
             response[name] = value
         if rate_limit is not None:
             for name, value in rate_limit.headers().items():

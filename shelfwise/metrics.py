@@ -19,6 +19,7 @@ import hmac
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
@@ -85,6 +86,20 @@ TRAINING_SECONDS = Histogram(
     ["tenant", "outcome"],
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
 )
+
+
+_children: dict[tuple[object, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Any, *values: str) -> Any:
+    """``metric.labels(*values)`` (label values in the metric's label order), remembered: the
+    serving path records several per request and ``labels()`` validates and locks every time.
+    Bounded like the metric itself (nothing here removes labelled children)."""
+    key = (metric, values)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*values)
+    return found
 
 
 def tenant_label(tenant_id: int | None) -> str:
@@ -184,8 +199,8 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 def observe_request(*, route: str, method: str, status: int, tenant_id: int | None, seconds: float) -> None:
     tenant = tenant_label(tenant_id)
     method = method if method in _METHODS else "other"
-    HTTP_REQUESTS.labels(route=route, method=method, status=str(status), tenant=tenant).inc()
-    HTTP_SECONDS.labels(route=route, method=method, tenant=tenant).observe(seconds)
+    child(HTTP_REQUESTS, route, method, str(status), tenant).inc()
+    child(HTTP_SECONDS, route, method, tenant).observe(seconds)
 
 
 def observe_task(*, task: str, outcome: str, seconds: float | None) -> None:

@@ -28,6 +28,8 @@ ADMIN_PREFIX = "/admin/"
 HOSTLESS_PREFIXES = (API_PREFIX, "/healthz", "/readyz", "/metrics")
 
 
+REQUEST_ID_META = "shelfwise.request_id"
+
 # URL parameters that are secrets themselves (one-time links: invitations, password resets).
 SECRET_URL_PARAMETERS = frozenset({"token", "uidb64"})
 
@@ -51,7 +53,9 @@ class RequestContextMiddleware:
         if "\x00" in request.path_info and not request.path_info.startswith(API_PREFIX):
             # No page's id can hold NUL (PostgreSQL text cannot): not found, before any lookup.
             return HttpResponseNotFound(b"Not found", content_type="text/plain")
-        request_id = accept_request_id(request.headers.get("X-Request-ID"))
+        # One id per request, also when the fast path declined it and the full handler answers.
+        request_id = request.META.get(REQUEST_ID_META) or accept_request_id(request.META.get("HTTP_X_REQUEST_ID"))
+        request.META[REQUEST_ID_META] = request_id
         request.request_id = request_id  # type: ignore[attr-defined]  # our own request attribute
         id_token = request_id_var.set(request_id)
         tenant_token = tenant_var.set(None)

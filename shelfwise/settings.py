@@ -433,6 +433,9 @@ SHELFWISE_TRAINING_STALE_SECONDS = env_int("SHELFWISE_TRAINING_STALE_SECONDS", 3
 SHELFWISE_MODEL_CACHE_BYTES = env_int("SHELFWISE_MODEL_CACHE_BYTES", 512 * 1024 * 1024)
 SHELFWISE_SERVING_CONFIG_SECONDS = env_float("SHELFWISE_SERVING_CONFIG_SECONDS", 2.0)
 SHELFWISE_RECOMMENDATION_CACHE_SECONDS = env_int("SHELFWISE_RECOMMENDATION_CACHE_SECONDS", 900)
+# Cached recommendations answered before Django's routing and most middleware (shelfwise.fastpath);
+# off, every request takes the full handler (same answers, more CPU per hit).
+SHELFWISE_FAST_PATH = env_bool("SHELFWISE_FAST_PATH", True)
 SHELFWISE_METRICS_TENANT_LABEL = os.environ.get("SHELFWISE_METRICS_TENANT_LABEL", "id")
 # /metrics needs `Authorization: Bearer <token>`; without one it answers loopback callers only
 # outside production (404 in production).

@@ -4,9 +4,11 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from shelfwise.fastpath import FastPathApplication
 from shelfwise.tracing import init_tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shelfwise.settings")
 
 init_tracing("web")  # before the middleware is built (no-op without an OTLP endpoint)
-application = get_wsgi_application()
+# Cache hits are answered before Django's URL routing and most middleware (shelfwise.fastpath).
+application = FastPathApplication(get_wsgi_application())

@@ -31,9 +31,9 @@ def recommendation_served(*, tenant_id: int, endpoint: str, strategy: str, cache
     module = _metrics()
     if module is not None:
         tenant = module.tenant_label(tenant_id)  # type: ignore[attr-defined]
-        module.RECOMMENDATIONS.labels(tenant=tenant, endpoint=endpoint, strategy=strategy).inc()  # type: ignore[attr-defined]
+        module.child(module.RECOMMENDATIONS, tenant, endpoint, strategy).inc()  # type: ignore[attr-defined]
         if cache != "none":
-            module.CACHE_LOOKUPS.labels(tenant=tenant, result=cache).inc()  # type: ignore[attr-defined]
+            module.child(module.CACHE_LOOKUPS, tenant, cache).inc()  # type: ignore[attr-defined]
 
 
 def scoring_observed(*, seconds: float, batch: int) -> None:
