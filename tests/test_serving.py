@@ -203,6 +203,9 @@ def test_experiment_assignment_is_stable_and_split_by_share(store: TenantHandle,
             assert body["recommendation_id"].startswith(f"rec_{experiment['experiment_id']}_")
             if body["variant"] == "popular":
                 assert body["model_version"] is None
+                assert body["strategy"] == "popularity"  # asked for: not a fallback
+            else:
+                assert body["strategy"] == "model"
         expected = {
             customer: "model" if assignment_bucket(experiment["experiment_id"], customer) < 5000 else "popular"
             for customer in variants
@@ -231,6 +234,7 @@ def test_attributed_events_count_in_experiment_results(store: TenantHandle, live
     experiment_id = experiment["experiment_id"]
     api.post(f"/api/v1/experiments/{experiment_id}:start", {}, format="json")
     shown = {f"c{n}": recs(store, f"c{n}", count=3, scenario="cart").json() for n in range(40, 60)}
+    assert {body["strategy"] for body in shown.values() if body["variant"] == "b"} == {"popularity"}  # trending
     events = []
     for n, (customer, body) in enumerate(shown.items()):
         shared = {"customer_id": customer, "item_id": body["items"][0]["item_id"]}

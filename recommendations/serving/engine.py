@@ -190,14 +190,16 @@ def _compute_for_customer(
     model = _load(config, version)
     items: list[tuple[str, float]] = []
     seen: set[str] = set()
-    if route.source.get("kind") == "trending":
+    kind = route.source.get("kind")
+    if kind == "trending":
         items = _trending(request.tenant_id, candidates, request.filters, set())
     elif model is not None:
         vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, weights)
         if vector is not None or history is not None:
             items = _score(model, vector=vector, history=history, exclude=seen if request.exclude_seen else set(),
                            filters=request.filters, k=candidates)  # fmt: skip
-    strategy = "model" if items else "fallback"
+    # A popularity or trending source is what the scenario or variant asks for: not a fallback.
+    strategy = "popularity" if kind in {"popularity", "trending"} else "model" if items else "fallback"
     if not request.exclude_seen:
         seen = set()
     elif not seen:
