@@ -378,3 +378,51 @@ def test_redis_stopped_still_answers_with_model_items(store: TenantHandle, live_
     assert {row["item_id"] for row in response.json()["items"]} == expected
     assert elapsed < 2.0  # bounded waits on a dead Redis
     assert recs(store, "c40", count=5).status_code == 200  # and Redis is used again
+
+
+def test_a_burst_of_misses_for_one_list_computes_it_once(
+    store: TenantHandle, live_db: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Single flight: concurrent requests for the same uncached list (here eight threads, each
+    with its own PostgreSQL connection, on real Redis) compute it once; the others wait for it."""
+    import threading
+
+    from django.db import connections
+
+    from catalog.event_settings import event_settings_for
+    from recommendations.serving import engine
+    from tenants.models import Tenant
+
+    computed: list[str] = []
+    original = engine._compute_for_customer
+
+    def slow_compute(*args: object, **kwargs: object) -> dict:
+        computed.append(threading.current_thread().name)
+        time.sleep(0.3)  # long enough for every thread to arrive while it runs
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "_compute_for_customer", slow_compute)
+    tenant = Tenant.objects.get(pk=store.tenant.pk)
+    weights = event_settings_for(tenant)
+    request = engine.CustomerRequest(tenant_id=tenant.pk, customer_id="c7", count=5, exclude_seen=False)
+    results: dict[str, engine.Served] = {}
+    start = threading.Barrier(8)
+
+    def ask() -> None:
+        try:
+            with tenant_context(tenant):
+                start.wait()
+                results[threading.current_thread().name] = engine.recommend(request, weights=weights)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ask, name=f"t{n}") for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(results) == 8
+    assert len(computed) == 1
+    assert len({tuple(served.items) for served in results.values()}) == 1  # all got the computed list
+    assert Counter(served.cache for served in results.values()) == {"miss": 8}
+    assert engine.recommend(request, weights=weights).cache == "hit"

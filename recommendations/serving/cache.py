@@ -29,11 +29,17 @@ WAIT_STEP = 0.01
 # The lookup, as the body of a Lua function. Keys and arguments start at KEYS[FIRST] and
 # ARGV[FIRST] so that it can run alone (FIRST = 1) or after the rate limit (FIRST = 3, see
 # shelfwise.api.RedisPrelude). Keys: generation, cache prefix, daily stats, daily impressions.
-# Arguments: impression field ('' for none), '1' to count the hit or miss.
-# Returns {generation, cached value or false}.
+# Arguments: impression field ('' for none), '1' to count the hit or miss, the single-flight
+# lock's lifetime in ms. On a miss it also claims the list's single-flight lock (the caller
+# that gets it computes the list), saving a round trip per miss.
+# Returns {generation, cached value or false, 1 if the lock was claimed here else 0}.
 _LOOKUP_BODY = """
 local gen = redis.call('GET', KEYS[FIRST]) or '0'
 local value = redis.call('GET', KEYS[FIRST + 1] .. ':' .. gen)
+local claimed = 0
+if not value and redis.call('SET', KEYS[FIRST + 1] .. ':' .. gen .. ':lock', '1', 'NX', 'PX', ARGV[FIRST + 2]) then
+  claimed = 1
+end
 if ARGV[FIRST + 1] == '1' then
   local field = value and 'hit' or 'miss'
   if redis.call('HINCRBY', KEYS[FIRST + 2], field, 1) == 1 then
@@ -45,7 +51,7 @@ if ARGV[FIRST] ~= '' then
     redis.call('EXPIRE', KEYS[FIRST + 3], 40 * 86400)
   end
 end
-return {gen, value or false}
+return {gen, value or false, claimed}
 """
 _LOOKUP_LUA = "local FIRST = 1\n" + _LOOKUP_BODY
 PRELUDE_LOOKUP_BODY = "local FIRST = 3\n" + _LOOKUP_BODY
@@ -81,6 +87,7 @@ def impression_field(scenario: str, experiment_id: int, variant: str) -> str:
 class Lookup:
     key: str | None  # the full cache key (None if Redis is unavailable)
     value: dict[str, Any] | None
+    claimed: bool = False  # a miss whose single-flight lock the lookup claimed: compute it here
 
 
 @dataclass(frozen=True)
@@ -90,9 +97,9 @@ class LookupPlan:
     args: tuple[str, ...]
 
     def result(self, reply: Any) -> Lookup:
-        generation, raw = reply
+        generation, raw, claimed = reply
         key = f"{self.prefix}:{generation.decode() if isinstance(generation, bytes) else generation}"
-        return Lookup(key, orjson.loads(raw) if raw else None)
+        return Lookup(key, orjson.loads(raw) if raw else None, claimed == 1)
 
 
 def lookup_plan(
@@ -108,7 +115,7 @@ def lookup_plan(
             stats_key(tenant_id, day),
             impressions_key(tenant_id, day),
         ),
-        (impression, "1" if count_stats else "0"),
+        (impression, "1" if count_stats else "0", str(int(SINGLE_FLIGHT_SECONDS * 1000))),
     )
 
 
@@ -148,13 +155,16 @@ def _claim(lock: str) -> Callable[[Any], Any]:
     return lambda client: client.set(lock, b"1", nx=True, px=int(SINGLE_FLIGHT_SECONDS * 1000))
 
 
-def single_flight(key: str | None, compute: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+def single_flight(
+    key: str | None, compute: Callable[[], dict[str, Any]], *, claimed: bool | None = None
+) -> tuple[dict[str, Any], bool]:
     """Compute ``key``'s value once across processes: the first caller computes and stores it,
-    the others wait (briefly) for it. Returns (value, computed_here)."""
+    the others wait (briefly) for it. ``claimed``: whether the lookup already claimed the lock
+    (None: claim it here). Returns (value, computed_here)."""
     if key is None:
         return compute(), True
     lock = f"{key}:lock"
-    acquired: Any = redis_call(_claim(lock), default=True)  # without Redis, compute here
+    acquired: Any = claimed if claimed is not None else redis_call(_claim(lock), default=True)  # no Redis: compute
     if acquired:
         try:
             value = compute()

@@ -135,7 +135,9 @@ def recommend(
     else:
         with span("recommendations.compute", **{"shelfwise.cache": "miss"}):
             value, _computed = cache.single_flight(
-                found.key, lambda: _compute_for_customer(config, route, version, request, weights)
+                found.key,
+                lambda: _compute_for_customer(config, route, version, request, weights),
+                claimed=found.claimed,
             )
         state = "miss"
     items = _first(value, request.count, request.exclude)
