@@ -28,7 +28,7 @@ from typing import Any
 
 import sentry_sdk
 from django.conf import settings
-from django.core.exceptions import DisallowedHost
+from django.core.exceptions import DisallowedHost, PermissionDenied
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
 from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponseBase
@@ -131,7 +131,17 @@ class FastPathApplication:
         return self.application(environ, start_response)
 
     def _fast(self, environ: dict[str, Any]) -> HttpResponseBase | None:
-        request = WSGIRequest(environ)
+        # WSGIRequest writes the decoded path back into the environ (its META); Django's handler
+        # reads the server's latin-1 form, so a declined request gets it back as it came.
+        as_sent = {name: environ[name] for name in ("PATH_INFO", "SCRIPT_NAME") if name in environ}
+        response = self._answer(WSGIRequest(environ))
+        if response is None:
+            for name in ("PATH_INFO", "SCRIPT_NAME"):
+                environ.pop(name, None)
+            environ.update(as_sent)
+        return response
+
+    def _answer(self, request: WSGIRequest) -> HttpResponseBase | None:
         try:
             match = get_resolver().resolve(request.path_info)
         except Resolver404:
@@ -147,8 +157,8 @@ class FastPathApplication:
             # requests: the tenant tag set while answering must not outlive the request.
             with sentry_sdk.isolation_scope() if sentry_sdk.get_client().is_active() else nullcontext():
                 return self._chain(request)
-        except (NotHandled, DisallowedHost):
-            return None  # the full handler answers (a bad Host: its 400)
+        except (NotHandled, DisallowedHost, PermissionDenied):
+            return None  # the full handler answers (a bad Host: its 400; a refused user agent: 403)
         except Exception:
             # A bug here must not fail the request: logged (and reported), then the full path.
             logger.exception("fast path failed; answering through the full handler")

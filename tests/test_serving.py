@@ -425,4 +425,5 @@ def test_a_burst_of_misses_for_one_list_computes_it_once(
     assert len(computed) == 1
     assert len({tuple(served.items) for served in results.values()}) == 1  # all got the computed list
     assert Counter(served.cache for served in results.values()) == {"miss": 8}
-    assert engine.recommend(request, weights=weights).cache == "hit"
+    with tenant_context(tenant):
+        assert engine.recommend(request, weights=weights).cache == "hit"

@@ -33,13 +33,14 @@ class _WsgiHandler:
         self.app = app
 
     def __call__(self, environ: dict[str, Any]) -> HttpResponse:
+        as_sent = dict(environ)  # a WSGIRequest rewrites the path in the environ it is given
         started: list[Any] = []
         body = b"".join(self.app(environ, lambda status, headers: started.extend((status, headers))))
         status, headers = started
         response = HttpResponse(body, status=int(status.split()[0]))
         for name, value in headers:
             response[name] = value
-        response.wsgi_request = WSGIRequest(environ)  # type: ignore[attr-defined]
+        response.wsgi_request = WSGIRequest(as_sent)  # type: ignore[attr-defined]
         return response
 
 
@@ -288,3 +289,12 @@ def test_with_sentry_on_a_fast_answer_leaves_no_tenant_tag_behind(store: TenantH
         assert "tenant" not in sentry_sdk.get_isolation_scope()._tags
     finally:
         sentry_sdk.get_global_scope().set_client(previous)
+
+
+def test_a_declined_non_ascii_path_reaches_django_intact(store: TenantHandle) -> None:
+    """WSGIRequest writes the decoded path back into the environ; the full handler must still
+    read the path as the server gave it."""
+    api = wsgi_client(store.key)
+    for customer in ("Ж", "café", "c%C3%A9"):
+        response = api.get(f"/api/v1/customers/{customer}/recommendations")
+        assert response.status_code in {200, 404}, (customer, response.content)
