@@ -34,7 +34,7 @@ from catalog.services.customers import customer_erase, customer_upsert, customer
 from catalog.services.events import events_ingest
 from catalog.services.items import item_delete, item_upsert, items_upsert
 from catalog.services.rows import BatchResult
-from shelfwise.api import ApiView, parse_body, parse_query, reject_unknown_query_params
+from shelfwise.api import ApiView, OutputSerializer, parse_body, parse_query, reject_unknown_query_params
 from shelfwise.errors import NOT_FOUND, VALIDATION_ERROR, Problem, problem_type
 from shelfwise.pagination import DEFAULT_LIMIT, MAX_LIMIT
 from tenants import keys
@@ -61,7 +61,7 @@ def _row_error_problem(error: RowError) -> Problem:
 # --------------------------------------------------------------------------- output shapes
 
 
-class ItemOut(serializers.ModelSerializer[Item]):
+class ItemOut(OutputSerializer):
     item_id = serializers.CharField(source="external_id")
     price = serializers.DecimalField(max_digits=16, decimal_places=4, coerce_to_string=False, allow_null=True)
     properties = serializers.DictField()
@@ -84,7 +84,7 @@ class ItemOut(serializers.ModelSerializer[Item]):
         ]
 
 
-class CustomerOut(serializers.ModelSerializer[Customer]):
+class CustomerOut(OutputSerializer):
     customer_id = serializers.CharField(source="external_id")
     properties = serializers.DictField()
 
@@ -93,7 +93,7 @@ class CustomerOut(serializers.ModelSerializer[Customer]):
         fields: ClassVar[list[str]] = ["customer_id", "anonymous", "properties", "created_at", "updated_at"]
 
 
-class EventOut(serializers.ModelSerializer[Event]):
+class EventOut(OutputSerializer):
     item_id = serializers.CharField(source="item.external_id")
     properties = serializers.DictField()
 

@@ -19,7 +19,7 @@ from recommendations.services.training import (
     training_job_request,
 )
 from recommendations.training.algorithms import ALGORITHMS
-from shelfwise.api import ApiView, parse_query, reject_unknown_query_params
+from shelfwise.api import ApiView, OutputSerializer, parse_query, reject_unknown_query_params
 from shelfwise.errors import NOT_FOUND, VALIDATION_ERROR, Problem, problem_type
 from tenants import keys
 from tenants.authentication import principal_of
@@ -41,7 +41,7 @@ PROMOTION_REFUSED = problem_type(
 )
 
 
-class JobOut(serializers.ModelSerializer[TrainingJob]):
+class JobOut(OutputSerializer):
     job_id = serializers.UUIDField(source="id")
     version = serializers.IntegerField(source="version.version", allow_null=True, default=None)
 
@@ -64,7 +64,7 @@ class JobOut(serializers.ModelSerializer[TrainingJob]):
         ]
 
 
-class VersionOut(serializers.ModelSerializer[ModelVersion]):
+class VersionOut(OutputSerializer):
     metrics = serializers.DictField()
     params = serializers.DictField()
     gate = serializers.DictField()

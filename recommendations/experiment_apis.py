@@ -23,7 +23,7 @@ from recommendations.services.experiments import (
     scenario_save,
 )
 from recommendations.serving_apis import SCENARIO_RE
-from shelfwise.api import ApiView, parse_body, reject_unknown_query_params
+from shelfwise.api import ApiView, OutputSerializer, parse_body, reject_unknown_query_params
 from shelfwise.errors import NOT_FOUND, VALIDATION_ERROR, Problem, problem_type
 from tenants import keys
 from tenants.authentication import principal_of
@@ -68,7 +68,7 @@ class ExperimentPatch(BaseModel):
     variants: Annotated[list[VariantIn], Field(min_length=2, max_length=10)] | None = None
 
 
-class ScenarioOut(serializers.ModelSerializer[Scenario]):
+class ScenarioOut(OutputSerializer):
     default_source = serializers.DictField()
 
     class Meta:
@@ -76,7 +76,7 @@ class ScenarioOut(serializers.ModelSerializer[Scenario]):
         fields: ClassVar[list[str]] = ["key", "name", "default_source", "created_at", "updated_at"]
 
 
-class ExperimentOut(serializers.ModelSerializer[Experiment]):
+class ExperimentOut(OutputSerializer):
     experiment_id = serializers.IntegerField(source="pk")
     scenario = serializers.CharField(source="scenario.key")
     variants = serializers.ListField(child=serializers.DictField())

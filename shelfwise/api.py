@@ -20,6 +20,7 @@ import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from pydantic import ValidationError
+from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
@@ -441,6 +442,18 @@ class ApiView(APIView):
         if guard is not None and not response.has_header("Idempotent-Replayed"):
             guard.finish(response)
         return response
+
+
+# The shape of an answer: every field is always present (null when empty), so every field is
+# read-only, which the OpenAPI schema (and the SDK types generated from it) shows as required —
+# rather than optional, as a model field with a default would otherwise be. (A comment, not a
+# docstring: drf-spectacular would give it to every subclass's schema as its description.)
+class OutputSerializer(serializers.ModelSerializer[Any]):
+    def get_fields(self) -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+        fields = super().get_fields()
+        for field in fields.values():
+            field.read_only = True
+        return fields
 
 
 # --------------------------------------------------------------------------- input helpers

@@ -598,15 +598,15 @@ export interface components {
             customer_id: string;
         };
         CustomerOut: {
-            customer_id: string;
-            anonymous?: boolean;
-            properties: {
+            readonly customer_id: string;
+            readonly anonymous: boolean;
+            readonly properties: {
                 [key: string]: unknown;
             };
             /** Format: date-time */
-            created_at: string;
+            readonly created_at: string;
             /** Format: date-time */
-            updated_at: string;
+            readonly updated_at: string;
         };
         CustomerPage: {
             results: components["schemas"]["CustomerOut"][];
@@ -710,19 +710,19 @@ export interface components {
             };
         };
         EventOut: {
-            event_id: string;
-            item_id: string;
-            type: string;
+            readonly event_id: string;
+            readonly item_id: string;
+            readonly type: string;
             /** Format: double */
-            value?: number | null;
+            readonly value: number | null;
             /** Format: date-time */
-            timestamp: string;
-            recommendation_id?: string | null;
-            properties: {
+            readonly timestamp: string;
+            readonly recommendation_id: string | null;
+            readonly properties: {
                 [key: string]: unknown;
             };
             /** Format: date-time */
-            received_at: string;
+            readonly received_at: string;
         };
         EventPage: {
             results: components["schemas"]["EventOut"][];
@@ -738,19 +738,19 @@ export interface components {
             variants: components["schemas"]["VariantIn"][];
         };
         ExperimentOut: {
-            experiment_id: number;
-            name: string;
-            scenario: string;
-            status?: components["schemas"]["ExperimentOutStatusEnum"];
-            variants: {
+            readonly experiment_id: number;
+            readonly name: string;
+            readonly scenario: string;
+            readonly status: components["schemas"]["ExperimentOutStatusEnum"];
+            readonly variants: {
                 [key: string]: unknown;
             }[];
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
-            started_at?: string | null;
+            readonly started_at: string | null;
             /** Format: date-time */
-            stopped_at?: string | null;
+            readonly stopped_at: string | null;
         };
         /**
          * @description * `draft` - Draft
@@ -843,23 +843,23 @@ export interface components {
             item_id: string;
         };
         ItemOut: {
-            item_id: string;
-            title?: string;
-            description?: string;
-            categories: string[];
+            readonly item_id: string;
+            readonly title: string;
+            readonly description: string;
+            readonly categories: string[];
             /** Format: double */
-            price: number | null;
-            currency?: string;
-            in_stock?: boolean;
-            properties: {
+            readonly price: number | null;
+            readonly currency: string;
+            readonly in_stock: boolean;
+            readonly properties: {
                 [key: string]: unknown;
             };
             /** Format: date-time */
-            created_at: string;
+            readonly created_at: string;
             /** Format: date-time */
-            updated_at: string;
+            readonly updated_at: string;
             /** Format: date-time */
-            deleted_at?: string | null;
+            readonly deleted_at: string | null;
         };
         ItemPage: {
             results: components["schemas"]["ItemOut"][];
@@ -913,22 +913,22 @@ export interface components {
         };
         JobOut: {
             /** Format: uuid */
-            job_id: string;
-            status?: components["schemas"]["JobOutStatusEnum"];
-            stage?: string;
-            progress?: number;
-            trigger: components["schemas"]["TriggerEnum"];
-            requested_by?: string;
-            options?: unknown;
-            version?: number | null;
-            error?: string;
-            attempts?: number;
+            readonly job_id: string;
+            readonly status: components["schemas"]["JobOutStatusEnum"];
+            readonly stage: string;
+            readonly progress: number;
+            readonly trigger: components["schemas"]["TriggerEnum"];
+            readonly requested_by: string;
+            readonly options: unknown;
+            readonly version: number | null;
+            readonly error: string;
+            readonly attempts: number;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
-            started_at?: string | null;
+            readonly started_at: string | null;
             /** Format: date-time */
-            finished_at?: string | null;
+            readonly finished_at: string | null;
         };
         /**
          * @description * `queued` - Queued
@@ -1036,9 +1036,9 @@ export interface components {
             default_source?: components["schemas"]["Source"];
         };
         ScenarioOut: {
-            key: string;
-            name?: string;
-            default_source: {
+            readonly key: string;
+            readonly name: string;
+            readonly default_source: {
                 [key: string]: unknown;
             };
             /** Format: date-time */
@@ -1138,41 +1138,41 @@ export interface components {
         };
         VersionOut: {
             /** @default default */
-            name?: string;
-            version: number;
-            algorithm: string;
-            params: {
+            readonly name: string;
+            readonly version: number;
+            readonly algorithm: string;
+            readonly params: {
                 [key: string]: unknown;
             };
             /** @default queued */
-            status?: components["schemas"]["VersionOutStatusEnum"];
-            trigger?: components["schemas"]["TriggerEnum"];
-            metrics: {
+            readonly status: components["schemas"]["VersionOutStatusEnum"];
+            readonly trigger: components["schemas"]["TriggerEnum"];
+            readonly metrics: {
                 [key: string]: unknown;
             };
-            gate: {
+            readonly gate: {
                 [key: string]: unknown;
             };
-            timings: {
+            readonly timings: {
                 [key: string]: unknown;
             };
-            data_counts: {
+            readonly data_counts: {
                 [key: string]: unknown;
             };
-            failure_reason?: string;
-            promotable: boolean;
+            readonly failure_reason: string;
+            readonly promotable: boolean;
             /** Format: date-time */
             readonly created_at: string;
             /** Format: date-time */
-            started_at?: string | null;
+            readonly started_at: string | null;
             /** Format: date-time */
-            finished_at?: string | null;
+            readonly finished_at: string | null;
             /** Format: date-time */
-            promoted_at?: string | null;
+            readonly promoted_at: string | null;
             /** Format: date-time */
-            retired_at?: string | null;
+            readonly retired_at: string | null;
             /** Format: date-time */
-            artifacts_purged_at?: string | null;
+            readonly artifacts_purged_at: string | null;
         };
         /**
          * @description * `queued` - Queued

@@ -39,7 +39,7 @@ class CustomerIn(TypedDict):
 
 class CustomerOut(TypedDict):
     customer_id: str
-    anonymous: NotRequired[bool]
+    anonymous: bool
     properties: dict[str, Any]
     created_at: str
     updated_at: str
@@ -99,9 +99,9 @@ class EventOut(TypedDict):
     event_id: str
     item_id: str
     type: str
-    value: NotRequired[float | None]
+    value: float | None
     timestamp: str
-    recommendation_id: NotRequired[str | None]
+    recommendation_id: str | None
     properties: dict[str, Any]
     received_at: str
 
@@ -154,16 +154,16 @@ class ItemIn(TypedDict):
 
 class ItemOut(TypedDict):
     item_id: str
-    title: NotRequired[str]
-    description: NotRequired[str]
+    title: str
+    description: str
     categories: list[str]
     price: float | None
-    currency: NotRequired[str]
-    in_stock: NotRequired[bool]
+    currency: str
+    in_stock: bool
     properties: dict[str, Any]
     created_at: str
     updated_at: str
-    deleted_at: NotRequired[str | None]
+    deleted_at: str | None
 
 
 class ItemPage(TypedDict):
@@ -276,7 +276,7 @@ class RowErrorOut(TypedDict):
 
 class ScenarioOut(TypedDict):
     key: str
-    name: NotRequired[str]
+    name: str
     default_source: dict[str, Any]
     created_at: str
     updated_at: str
@@ -407,11 +407,11 @@ class ExperimentOut(TypedDict):
     experiment_id: int
     name: str
     scenario: str
-    status: NotRequired[ExperimentOutStatusEnum]
+    status: ExperimentOutStatusEnum
     variants: list[dict[str, Any]]
     created_at: str
-    started_at: NotRequired[str | None]
-    stopped_at: NotRequired[str | None]
+    started_at: str | None
+    stopped_at: str | None
 
 
 class ItemBatchRequest(TypedDict):
@@ -420,18 +420,18 @@ class ItemBatchRequest(TypedDict):
 
 class JobOut(TypedDict):
     job_id: str
-    status: NotRequired[JobOutStatusEnum]
-    stage: NotRequired[str]
-    progress: NotRequired[int]
+    status: JobOutStatusEnum
+    stage: str
+    progress: int
     trigger: TriggerEnum
-    requested_by: NotRequired[str]
-    options: NotRequired[Any]
-    version: NotRequired[int | None]
-    error: NotRequired[str]
-    attempts: NotRequired[int]
+    requested_by: str
+    options: Any
+    version: int | None
+    error: str
+    attempts: int
     created_at: str
-    started_at: NotRequired[str | None]
-    finished_at: NotRequired[str | None]
+    started_at: str | None
+    finished_at: str | None
 
 
 class PatchedExperimentPatchRequest(TypedDict):
@@ -457,24 +457,24 @@ class ScenarioInRequest(TypedDict):
 
 
 class VersionOut(TypedDict):
-    name: NotRequired[str]
+    name: str
     version: int
     algorithm: str
     params: dict[str, Any]
-    status: NotRequired[VersionOutStatusEnum]
-    trigger: NotRequired[TriggerEnum]
+    status: VersionOutStatusEnum
+    trigger: TriggerEnum
     metrics: dict[str, Any]
     gate: dict[str, Any]
     timings: dict[str, Any]
     data_counts: dict[str, Any]
-    failure_reason: NotRequired[str]
+    failure_reason: str
     promotable: bool
     created_at: str
-    started_at: NotRequired[str | None]
-    finished_at: NotRequired[str | None]
-    promoted_at: NotRequired[str | None]
-    retired_at: NotRequired[str | None]
-    artifacts_purged_at: NotRequired[str | None]
+    started_at: str | None
+    finished_at: str | None
+    promoted_at: str | None
+    retired_at: str | None
+    artifacts_purged_at: str | None
 
 
 class BatchInRequest(TypedDict):
