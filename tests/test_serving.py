@@ -108,6 +108,8 @@ def test_every_filter_is_respected_and_lists_stay_full(store: TenantHandle, live
     assert all(check(n) for n in numbers), numbers
     matching = [n for n in range(96) if check(n) and f"i{n}" not in seen_items("c8")]
     assert len(numbers) == min(8, len(matching))
+    scores = [row["score"] for row in body["items"]]
+    assert scores == sorted(scores, reverse=True), scores  # topped-up items rank below the model's
 
 
 def test_cache_is_hit_then_invalidated_by_a_new_event(store: TenantHandle, live_db: None) -> None:
@@ -391,6 +393,8 @@ def test_a_burst_of_misses_for_one_list_computes_it_once(
 
     from catalog.event_settings import event_settings_for
     from recommendations.serving import cache, engine
+    from recommendations.serving.config import serving_config_forget
+    from shelfwise.redis_client import circuit_open
     from tenants.models import Tenant
 
     computed: list[str] = []
@@ -408,8 +412,11 @@ def test_a_burst_of_misses_for_one_list_computes_it_once(
     tenant = Tenant.objects.get(pk=store.tenant.pk)
     weights = event_settings_for(tenant)
     request = engine.CustomerRequest(tenant_id=tenant.pk, customer_id="c7", count=5, exclude_seen=False)
-    with tenant_context(tenant):  # load the model and routing first: a first load can outlast the
-        # 2 s lock, after which waiters compute themselves (by design: they never wait longer)
+    # Load the current routing and model first (an earlier test promoted a version): a load in
+    # the burst holds the GIL long enough for the other threads' Redis calls to time out, which
+    # opens the circuit breaker, and without Redis everyone computes (by design).
+    serving_config_forget(tenant.pk)
+    with tenant_context(tenant):
         engine.recommend(engine.CustomerRequest(tenant_id=tenant.pk, customer_id="c8", count=5), weights=weights)
     computed.clear()
     results: dict[str, engine.Served] = {}
@@ -429,8 +436,31 @@ def test_a_burst_of_misses_for_one_list_computes_it_once(
     for thread in threads:
         thread.join(30)
     assert len(results) == 8
+    assert not circuit_open(), "a Redis call timed out during the burst"
     assert len(computed) == 1
     assert len({tuple(served.items) for served in results.values()}) == 1  # all got the computed list
     assert Counter(served.cache for served in results.values()) == {"miss": 8}
     with tenant_context(tenant):
         assert engine.recommend(request, weights=weights).cache == "hit"
+
+
+def test_a_topped_up_list_keeps_its_scores_descending(store: TenantHandle, live_db: None) -> None:
+    """Items the model does not know (added after training) top up a filtered list from
+    popularity, whose scores are on another scale: they rank below the model's items."""
+    api = store.client()
+    fresh = [f"fresh{n}" for n in range(3)]
+    api.post("/api/v1/items:batch", {"items": [{"item_id": i, "categories": ["g1"]} for i in fresh]}, format="json")
+    try:
+        bought = [fresh[0]] * 15 + [fresh[1]] * 10 + [fresh[2]] * 5
+        events = [{"customer_id": f"buyer{n}", "item_id": item, "type": "purchase"} for n, item in enumerate(bought)]
+        assert api.post("/api/v1/events", {"events": events}, format="json").status_code == 200
+        body = recs(store, "c9", count=40, category="g1").json()
+        ids = [row["item_id"] for row in body["items"]]
+        assert body["strategy"] == "model"
+        assert set(fresh) <= set(ids)  # unknown to the model: topped up
+        assert ids[-len(fresh) :] == sorted(ids[-len(fresh) :], key=fresh.index)  # in popularity order
+        scores = [row["score"] for row in body["items"]]
+        assert scores == sorted(scores, reverse=True), list(zip(ids, scores, strict=True))
+    finally:
+        for item in fresh:
+            api.delete(f"/api/v1/items/{item}")

@@ -155,6 +155,20 @@ def _claim(lock: str) -> Callable[[Any], Any]:
     return lambda client: client.set(lock, b"1", nx=True, px=int(SINGLE_FLIGHT_SECONDS * 1000))
 
 
+def _peek(key: str, lock: str) -> Callable[[Any], Any]:
+    """The value and whether the lock is still held, read at one instant (MULTI/EXEC): read one
+    after the other, the holder could store and unlock in between — the value looked missing,
+    the lock gone, and the waiter computed the list again."""
+
+    def run(client: Any) -> Any:
+        pipe = client.pipeline(transaction=True)
+        pipe.get(key)
+        pipe.exists(lock)
+        return pipe.execute()
+
+    return run
+
+
 def single_flight(
     key: str | None, compute: Callable[[], dict[str, Any]], *, claimed: bool | None = None
 ) -> tuple[dict[str, Any], bool]:
@@ -176,10 +190,10 @@ def single_flight(
     deadline = time.monotonic() + SINGLE_FLIGHT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(WAIT_STEP)
-        raw = redis_call(lambda client: client.get(key), default=None)
+        raw, locked = redis_call(_peek(key, lock), default=(None, 0))
         if raw:
             return orjson.loads(raw), False
-        if not redis_call(lambda client: client.exists(lock), default=0):
+        if not locked:
             break
     value = compute()  # the first computation failed or took too long: do it here
     store(key, value)

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 CANDIDATES = 100  # the length of a cached list; `count` is at most this
 MAX_COUNT = 100
+TOP_UP_STEP = 1e-6  # between the scores of items topped up from popularity (see _top_up)
 CACHE_FORMAT = "f2"  # part of cache keys: a new layout of cached values never reads an old one
 POPULAR_CACHE_SECONDS = 60.0
 
@@ -414,7 +415,14 @@ def _top_up(  # noqa: PLR0917 - internal; positional reads naturally at its call
     missing = count - len(items)
     if missing <= 0:
         return items
-    return items + _popular(tenant_id, "pop", missing, filters, exclude | {item for item, _ in items}, model)
+    extra = _popular(tenant_id, "pop", missing, filters, exclude | {item for item, _ in items}, model)
+    if items and extra:
+        # Popularity's scores are on another scale (normalised to 1.0): the added items follow
+        # the list's own in popularity's order, scored just below its last, so that the scores
+        # of a list always descend.
+        floor = items[-1][1]
+        extra = [(item, floor - TOP_UP_STEP * rank) for rank, (item, _score) in enumerate(extra, start=1)]
+    return items + extra
 
 
 def _seen_without_model(tenant_id: int, customer_id: str) -> set[str]:
