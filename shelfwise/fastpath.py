@@ -64,8 +64,6 @@ SKIPPABLE = frozenset(
     }
 )
 
-FastAnswer = Callable[..., HttpResponseBase]
-
 
 class NotHandled(Exception):
     """Raised by a ``fast_answer`` that does not answer this request: the full handler does."""
@@ -76,15 +74,13 @@ def unsupported_middleware(middleware: Iterable[str]) -> list[str]:
     return [path for path in middleware if path not in SKIPPABLE and path not in APPLIED]
 
 
-def _fast_routes(patterns: Iterable[Any], prefix: str = "") -> Iterable[tuple[str, Any]]:
-    """(route, view class) of every URL pattern whose view class has a ``fast_answer``."""
+def _fast_routes(patterns: Iterable[Any], prefix: str = "") -> Iterable[str]:
+    """The route of every URL pattern whose view class has a ``fast_answer``."""
     for entry in patterns:
         if isinstance(entry, URLResolver):
             yield from _fast_routes(entry.url_patterns, prefix + str(entry.pattern))
-        elif isinstance(entry, URLPattern):
-            view_class = getattr(entry.callback, "view_class", None)
-            if view_class is not None and hasattr(view_class, "fast_answer"):
-                yield prefix + str(entry.pattern), view_class
+        elif isinstance(entry, URLPattern) and hasattr(getattr(entry.callback, "view_class", None), "fast_answer"):
+            yield prefix + str(entry.pattern)
 
 
 class FastPathApplication:
@@ -103,10 +99,9 @@ class FastPathApplication:
         if unsupported or not settings.SHELFWISE_FAST_PATH:
             logger.info("fast path off: %s", ", ".join(unsupported) or "SHELFWISE_FAST_PATH=false")
             return
-        routes = list(_fast_routes(get_resolver().url_patterns))
         # Only requests whose last path segment is one of these routes' (a literal) are resolved
         # twice when they are not answered here; every other request goes straight to Django.
-        self._last_segments = frozenset(route.rsplit("/", 1)[-1] for route, _view in routes)
+        self._last_segments = frozenset(route.rsplit("/", 1)[-1] for route in _fast_routes(get_resolver().url_patterns))
         handler: Callable[[HttpRequest], HttpResponseBase] = _answer
         for path in reversed([path for path in settings.MIDDLEWARE if path in APPLIED]):
             handler = import_string(path)(handler)

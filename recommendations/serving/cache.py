@@ -151,10 +151,6 @@ def _store_and_unlock(key: str, value: dict[str, Any], lock: str) -> None:
     redis_call(run, default=None)
 
 
-def _claim(lock: str) -> Callable[[Any], Any]:
-    return lambda client: client.set(lock, b"1", nx=True, px=int(SINGLE_FLIGHT_SECONDS * 1000))
-
-
 def _peek(key: str, lock: str) -> Callable[[Any], Any]:
     """The value and whether the lock is still held, read at one instant (MULTI/EXEC): read one
     after the other, the holder could store and unlock in between — the value looked missing,
@@ -170,16 +166,15 @@ def _peek(key: str, lock: str) -> Callable[[Any], Any]:
 
 
 def single_flight(
-    key: str | None, compute: Callable[[], dict[str, Any]], *, claimed: bool | None = None
+    key: str | None, compute: Callable[[], dict[str, Any]], *, claimed: bool
 ) -> tuple[dict[str, Any], bool]:
-    """Compute ``key``'s value once across processes: the first caller computes and stores it,
-    the others wait (briefly) for it. ``claimed``: whether the lookup already claimed the lock
-    (None: claim it here). Returns (value, computed_here)."""
-    if key is None:
+    """Compute ``key``'s value once across processes: the caller whose lookup claimed the lock
+    (``claimed``, see the lookup script) computes and stores it, the others wait (briefly) for
+    it. Returns (value, computed_here)."""
+    if key is None:  # no Redis: compute here
         return compute(), True
     lock = f"{key}:lock"
-    acquired: Any = claimed if claimed is not None else redis_call(_claim(lock), default=True)  # no Redis: compute
-    if acquired:
+    if claimed:
         try:
             value = compute()
         except BaseException:
