@@ -12,7 +12,7 @@ from recommendations.artifacts import model_storage
 from recommendations.models import ErasedCustomer
 from recommendations.services.registry import customer_hash
 from recommendations.serving.cache import bump_generations, refresh_claim
-from recommendations.serving.config import serving_config, serving_config_forget
+from recommendations.serving.config import serving_changed, serving_config
 from tenants.models import Tenant
 
 REFRESH_DEBOUNCE_MS = 500
@@ -37,9 +37,9 @@ def on_events_ingested(tenant_id: int, customer_ids: Sequence[str]) -> None:
 
 
 def on_version_promoted(tenant_id: int, name: str, version: int) -> None:
-    """A new version is served: re-read routing at once here, and warm the caches of the most
-    active customers."""
-    serving_config_forget(tenant_id)
+    """A new version is served: every process re-reads its routing (a new serving stamp), and
+    the caches of the most active customers are warmed."""
+    serving_changed(tenant_id)
     from recommendations.tasks import warm_recommendations
 
     with tenant_context(Tenant.objects.get(pk=tenant_id)):

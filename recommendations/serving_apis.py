@@ -20,6 +20,7 @@ from catalog.event_settings import EventSettings, event_settings_for
 from catalog.schemas import EXTERNAL_ID_RE, ExternalId, external_id_ok
 from catalog.selectors import ITEM_FIELDS, items_fields
 from recommendations.serving import cache, engine
+from recommendations.serving.config import STAMP_PRELUDE_BODY, serving_stamp_key
 from recommendations.serving.filters import Filters, filters_from_mapping, filters_from_query, is_filter_param
 from shelfwise.api import (
     ApiView,
@@ -286,7 +287,21 @@ class CustomerRecommendationsApi(ApiView):
         return response
 
 
-class SimilarItemsApi(ApiView):
+class _StampedApi(ApiView):
+    """A list computed per request: its rate-limit call also reads the store's serving stamp, so
+    the routing used is never older than the last committed change (see serving.config)."""
+
+    def redis_prelude(self, request: Request) -> RedisPrelude:
+        return RedisPrelude(STAMP_PRELUDE_BODY, (serving_stamp_key(principal_of(request).tenant_id),), ())
+
+    def serving_stamp(self) -> str | None:
+        if self.prelude is None or not self.prelude.prelude_ran:
+            return None  # Redis unavailable: the routing read in the last few seconds
+        raw = self.prelude.prelude
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+class SimilarItemsApi(_StampedApi):
     """GET /items/{item_id}/similar"""
 
     required_scopes = keys.SCOPE_RECOMMEND
@@ -311,13 +326,14 @@ class SimilarItemsApi(ApiView):
                 exclude=_ids(query.exclude, "exclude"),
                 customer_id=query.customer,
                 weights=_event_weights(principal),
+                stamp=self.serving_stamp(),
             )
         except LookupError:
             raise Problem(NOT_FOUND) from None
         return Response(_respond([served], _fields(query.fields))[0])
 
 
-class _PopularBase(ApiView):
+class _PopularBase(_StampedApi):
     required_scopes = keys.SCOPE_RECOMMEND
     kind = "popular"
 
@@ -329,6 +345,7 @@ class _PopularBase(ApiView):
             count=query.count,
             filters=filters,
             exclude=_ids(query.exclude, "exclude"),
+            stamp=self.serving_stamp(),
         )
         return Response(_respond([served], _fields(query.fields))[0])
 
@@ -407,7 +424,7 @@ def _body_filters(body: FilterBody | None, prefix: str) -> Filters:
     return filters_from_mapping(body.model_dump(exclude_none=True), prefix=prefix)
 
 
-class SessionRecommendationsApi(ApiView):
+class SessionRecommendationsApi(_StampedApi):
     """POST /recommendations/session — for an anonymous visitor, from the items they looked at."""
 
     required_scopes = keys.SCOPE_RECOMMEND
@@ -428,6 +445,7 @@ class SessionRecommendationsApi(ApiView):
             count=body.count,
             filters=_body_filters(body.filters, "filters."),
             exclude=frozenset(body.exclude),
+            stamp=self.serving_stamp(),
         )
         return Response(_respond([served], fields)[0])
 

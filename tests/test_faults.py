@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ from recommendations.services.registry import model_version_promote
 from shelfwise import devservers, redis_client
 from tests.conftest import AppServer, TenantHandle, make_tenant, start_app_server, stop_process
 from tests.stores import load_taste_store
-from tests.test_metrics import call, scrape, total
+from tests.test_metrics import call, process_total, scrape, total
 from tests.test_registry import train_now
 
 pytestmark = pytest.mark.slow
@@ -107,6 +108,9 @@ def test_a_damaged_active_bundle_is_not_served_the_previous_version_is(store: Te
         # exclude_seen=false: not among the lists the promotion warmed, so the model is loaded.
         status, body, cache = recommend(server, store, query="&exclude_seen=false")
         again = recommend(server, store, customer="c41", query="&exclude_seen=false")
+        workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True, check=True)
+        (worker_pid,) = workers.stdout.split()
+        load_failures = process_total(worker_pid, "shelfwise_model_load_failures_total", tenant=str(store.tenant.pk))
         samples = scrape(server)
     finally:
         stop_process(server.process)
@@ -118,8 +122,10 @@ def test_a_damaged_active_bundle_is_not_served_the_previous_version_is(store: Te
     assert body["model_version"] == 1  # the newest earlier version that passes its checks
     assert again[0] == 200
     assert again[1]["model_version"] == 1
-    # Raised once per process and version (a failed load is not retried on every request).
-    assert total(samples, "shelfwise_model_load_failures_total", tenant=str(store.tenant.pk)) == 1
+    # Raised once per process and version (a failed load is not retried on every request). The
+    # server's own count: a Celery worker warming the promoted version may have met it too.
+    assert load_failures == 1
+    assert total(samples, "shelfwise_model_load_failures_total", tenant=str(store.tenant.pk)) >= 1
 
 
 def test_redis_outage_degrades_then_caching_resumes_without_restarts(store: TenantHandle, server: AppServer) -> None:

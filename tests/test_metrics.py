@@ -55,8 +55,8 @@ def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str, **l
     return sum(value for found, value in samples.get(name, []) if all(found.get(k) == v for k, v in labels.items()))
 
 
-def whoami_count(pid: str, tenant: str) -> float:
-    """What one process's own metrics file says about this store's whoami requests."""
+def process_total(pid: str, name: str, **labels: str) -> float:
+    """What one process's own counter file says (the sum of ``name``'s samples with ``labels``)."""
     with tempfile.TemporaryDirectory() as alone:
         source = METRICS_DIR / f"counter_{pid}.db"
         if not source.exists():
@@ -68,10 +68,13 @@ def whoami_count(pid: str, tenant: str) -> float:
             sample.value
             for family in registry.collect()
             for sample in family.samples
-            if sample.name == "shelfwise_http_requests_total"
-            and sample.labels.get("route") == "api/v1/whoami"
-            and sample.labels.get("tenant") == tenant
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
         )
+
+
+def whoami_count(pid: str, tenant: str) -> float:
+    """What one process's own metrics file says about this store's whoami requests."""
+    return process_total(pid, "shelfwise_http_requests_total", route="api/v1/whoami", tenant=tenant)
 
 
 def test_metrics_are_not_public(app_server: AppServer) -> None:

@@ -178,6 +178,52 @@ def test_after_promotion_the_new_version_is_served_not_the_old_cache(store: Tena
             model_version_promote(version=ModelVersion.objects.get(version=1), actor="test")
 
 
+def test_a_process_still_routing_by_the_old_version_serves_the_new_one_after_a_promotion(
+    store: TenantHandle, live_db: None, settings
+) -> None:
+    """A promotion made elsewhere (another gunicorn worker, a Celery worker's auto-promotion)
+    reaches a process that read its routing before it: its next answers — a cached list through
+    the fast path, a batch, similar items — come from the new version, before the routing's
+    time limit runs out (set to an hour here, so only the serving stamp can do it)."""
+    from recommendations.serving import config
+    from tests.test_serving_fast_path import wsgi_client
+
+    settings.SHELFWISE_SERVING_CONFIG_SECONDS = 3600
+    api, fast = store.client(), wsgi_client(store.key)
+    config.serving_config_forget(store.tenant.pk)
+    assert recs(store, "c31", count=5).json()["model_version"] == 1
+    cached = fast.get("/api/v1/customers/c31/recommendations", {"count": 5})
+    assert (cached["X-Shelfwise-Cache"], cached.json()["model_version"]) == ("hit", 1)
+    assert api.get("/api/v1/items/i7/similar", {"count": 5}).json()["model_version"] == 1
+    before = config._configs[store.tenant.pk]  # this process's routing, read before the change
+    second = train_now(store, algorithm="itemknn_cosine")
+    with tenant_context(store.tenant):
+        model_version_promote(version=ModelVersion.objects.get(pk=second.pk), actor="test")
+    try:
+        config._configs[store.tenant.pk] = before
+        answer = fast.get("/api/v1/customers/c31/recommendations", {"count": 5})
+        assert answer.status_code == 200
+        assert (answer["X-Shelfwise-Cache"], answer.json()["model_version"]) == ("miss", second.version)
+
+        config._configs[store.tenant.pk] = before
+        batch = api.post(
+            "/api/v1/recommendations:batch", {"requests": [{"customer_id": "c31", "count": 5}]}, format="json"
+        )
+        assert batch.json()["results"][0]["model_version"] == second.version
+
+        config._configs[store.tenant.pk] = before
+        similar = api.get("/api/v1/items/i7/similar", {"count": 5}).json()
+        assert (similar["strategy"], similar["model_version"]) == ("model", second.version)
+        during = config._configs[store.tenant.pk]
+        assert during.active is not None
+        assert during.active.version == second.version
+    finally:
+        with tenant_context(store.tenant):
+            model_version_promote(version=ModelVersion.objects.get(version=1), actor="test")
+    config._configs[store.tenant.pk] = during  # read while the second version was active
+    assert fast.get("/api/v1/customers/c31/recommendations", {"count": 5}).json()["model_version"] == 1
+
+
 def test_experiment_assignment_is_stable_and_split_by_share(store: TenantHandle, live_db: None) -> None:
     api = store.client()
     api.put("/api/v1/scenarios/home", {"name": "Home page"}, format="json")

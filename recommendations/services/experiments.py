@@ -13,7 +13,7 @@ from django.utils import timezone
 from catalog.models import Event
 from recommendations.models import Experiment, ImpressionCount, Scenario
 from recommendations.serving.cache import impressions_key
-from recommendations.serving.config import serving_config_forget
+from recommendations.serving.config import serving_changed
 from shelfwise.redis_client import redis_call
 from tenants.models import Tenant
 from tenants.services import audit_record
@@ -73,7 +73,7 @@ def scenario_save(*, key: str, name: str, default_source: dict[str, Any], actor:
     audit_record(
         action="scenario.save", actor=actor, tenant=_tenant(), target=f"scenario:{key}", metadata={"source": source}
     )
-    serving_config_forget(_tenant().pk)
+    serving_changed(_tenant().pk)
     return scenario, created
 
 
@@ -83,7 +83,7 @@ def scenario_delete(*, scenario: Scenario, actor: str) -> None:
     key = scenario.key
     scenario.delete()
     audit_record(action="scenario.delete", actor=actor, tenant=_tenant(), target=f"scenario:{key}")
-    serving_config_forget(_tenant().pk)
+    serving_changed(_tenant().pk)
 
 
 def experiment_create(*, name: str, scenario: Scenario, variants: Any, actor: str) -> Experiment:
@@ -115,7 +115,7 @@ def experiment_start(*, experiment: Experiment, actor: str) -> Experiment:
     except IntegrityError as exc:
         raise ExperimentError("the scenario already has a running experiment; stop it first") from exc
     audit_record(action="experiment.start", actor=actor, tenant=_tenant(), target=f"experiment:{experiment.pk}")
-    serving_config_forget(_tenant().pk)
+    serving_changed(_tenant().pk)
     return experiment
 
 
@@ -126,7 +126,7 @@ def experiment_stop(*, experiment: Experiment, actor: str) -> Experiment:
     experiment.stopped_at = timezone.now()
     experiment.save(update_fields=["status", "stopped_at"])
     audit_record(action="experiment.stop", actor=actor, tenant=_tenant(), target=f"experiment:{experiment.pk}")
-    serving_config_forget(_tenant().pk)
+    serving_changed(_tenant().pk)
     return experiment
 
 

@@ -24,6 +24,7 @@ from recommendations.artifacts import (
 )
 from recommendations.hooks import version_promoted_notify
 from recommendations.models import ErasedCustomer, ModelVersion
+from recommendations.serving.config import serving_changed
 from tenants.models import Tenant
 from tenants.services import audit_record
 
@@ -142,6 +143,8 @@ def model_versions_retain(*, name: str = "default", keep: int) -> list[int]:
         version.artifacts_purged_at = timezone.now()
         version.save(update_fields=["artifacts_purged_at"])
         purged.append(version.version)
+    if purged:
+        serving_changed(_tenant().pk)  # an experiment may have pointed at a purged version
     oldest = ModelVersion.objects.filter(artifacts_purged_at__isnull=True).order_by("finished_at").first()
     if oldest is None or oldest.finished_at is None:
         ErasedCustomer.objects.all().delete()

@@ -25,6 +25,7 @@ from catalog.models import Event
 from recommendations.artifacts import BundleError, bundle_delete, bundle_prefix, bundle_write
 from recommendations.models import ModelVersion, TrainingJob
 from recommendations.services.registry import model_version_promote, model_versions_retain, release_gate
+from recommendations.serving.config import serving_changed
 from recommendations.training.pipeline import InsufficientData, PipelineOptions, run
 from recommendations.training_settings import TrainingSettings, training_settings_for
 from shelfwise.celery import TRANSIENT_ERRORS
@@ -247,6 +248,7 @@ def _execute(job_id: str) -> None:
         finished_at=timezone.now(),
     )
     version.refresh_from_db()
+    serving_changed(_tenant().pk)  # a new usable version (experiments may name it)
     if passed and settings.auto_promote:
         model_version_promote(version=version, actor="system:release-gate", reason=reason, automatic=True)
     TrainingJob.objects.filter(pk=job.pk).update(

@@ -20,6 +20,7 @@ import orjson
 from django.conf import settings
 
 from catalog.features import customer_key
+from recommendations.serving.config import serving_stamp_key
 from shelfwise.redis_client import redis_call, tenant_key
 from shelfwise.tracing import span
 
@@ -28,12 +29,17 @@ WAIT_STEP = 0.01
 
 # The lookup, as the body of a Lua function. Keys and arguments start at KEYS[FIRST] and
 # ARGV[FIRST] so that it can run alone (FIRST = 1) or after the rate limit (FIRST = 3, see
-# shelfwise.api.RedisPrelude). Keys: generation, cache prefix, daily stats, daily impressions.
-# Arguments: impression field ('' for none), '1' to count the hit or miss, the single-flight
-# lock's lifetime in ms. On a miss it also claims the list's single-flight lock (the caller
-# that gets it computes the list), saving a round trip per miss.
-# Returns {generation, cached value or false, 1 if the lock was claimed here else 0}.
+# shelfwise.api.RedisPrelude). Keys: generation, cache prefix, daily stats, daily impressions,
+# the store's serving stamp. Arguments: impression field ('' for none), '1' to count the hit or
+# miss, the single-flight lock's lifetime in ms, the serving stamp the request was routed under
+# ('*': any). A different stamp means the routing (hence the key) may be out of date: it returns
+# at once, having read and counted nothing. On a miss it also claims the list's single-flight
+# lock (the caller that gets it computes the list), saving a round trip per miss.
+# Returns {generation, cached value or false, 1 if the lock was claimed here else 0, 1 if stale}.
 _LOOKUP_BODY = """
+if ARGV[FIRST + 3] ~= '*' and (redis.call('GET', KEYS[FIRST + 4]) or '-') ~= ARGV[FIRST + 3] then
+  return {'', false, 0, 1}
+end
 local gen = redis.call('GET', KEYS[FIRST]) or '0'
 local value = redis.call('GET', KEYS[FIRST + 1] .. ':' .. gen)
 local claimed = 0
@@ -51,7 +57,7 @@ if ARGV[FIRST] ~= '' then
     redis.call('EXPIRE', KEYS[FIRST + 3], 40 * 86400)
   end
 end
-return {gen, value or false, claimed}
+return {gen, value or false, claimed, 0}
 """
 _LOOKUP_LUA = "local FIRST = 1\n" + _LOOKUP_BODY
 PRELUDE_LOOKUP_BODY = "local FIRST = 3\n" + _LOOKUP_BODY
@@ -88,6 +94,7 @@ class Lookup:
     key: str | None  # the full cache key (None if Redis is unavailable)
     value: dict[str, Any] | None
     claimed: bool = False  # a miss whose single-flight lock the lookup claimed: compute it here
+    stale: bool = False  # routed under an old serving stamp: nothing was read, route again
 
 
 @dataclass(frozen=True)
@@ -96,14 +103,26 @@ class LookupPlan:
     keys: tuple[str, ...]
     args: tuple[str, ...]
 
+    def any_stamp(self) -> LookupPlan:
+        """The same lookup, whatever the serving stamp."""
+        return LookupPlan(self.prefix, self.keys, (*self.args[:-1], "*"))
+
     def result(self, reply: Any) -> Lookup:
-        generation, raw, claimed = reply
+        generation, raw, claimed, stale = reply
+        if stale == 1:
+            return Lookup(None, None, stale=True)
         key = f"{self.prefix}:{generation.decode() if isinstance(generation, bytes) else generation}"
         return Lookup(key, orjson.loads(raw) if raw else None, claimed == 1)
 
 
 def lookup_plan(
-    *, tenant_id: int, customer_id: str, parts: tuple[object, ...], impression: str, count_stats: bool = True
+    *,
+    tenant_id: int,
+    customer_id: str,
+    parts: tuple[object, ...],
+    impression: str,
+    serving_stamp: str,
+    count_stats: bool = True,
 ) -> LookupPlan:
     prefix = customer_key(tenant_id, customer_id, "rec", *parts)
     day = _day()
@@ -114,8 +133,9 @@ def lookup_plan(
             prefix,
             stats_key(tenant_id, day),
             impressions_key(tenant_id, day),
+            serving_stamp_key(tenant_id),
         ),
-        (impression, "1" if count_stats else "0", str(int(SINGLE_FLIGHT_SECONDS * 1000))),
+        (impression, "1" if count_stats else "0", str(int(SINGLE_FLIGHT_SECONDS * 1000)), serving_stamp),
     )
 
 

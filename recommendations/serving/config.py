@@ -1,6 +1,13 @@
 """What a store serves: its active version, its usable versions, scenarios and running
 experiments — read from its schema and reused for SHELFWISE_SERVING_CONFIG_SECONDS per process.
 
+Every change to them (promotion, rollback, a new or purged version, scenarios, experiments)
+writes a new *serving stamp* to Redis once committed. The configuration remembers the stamp it
+was read under, and the recommendation cache's lookup compares the two in the same Redis call:
+a process that still has the old routing re-reads it before answering from a cache entry, so
+after a promotion no web process serves the old version's cached lists, not even for the few
+seconds its copy would otherwise live (the time limit stays as the backstop without Redis).
+
 Routing assigns a customer to a variant by a stable hash of (experiment, customer), so the same
 customer sees the same variant for the whole experiment.
 """
@@ -10,16 +17,21 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 
 from recommendations.models import Experiment, ModelVersion, Scenario
+from shelfwise.redis_client import redis_call, tenant_key
 
 DEFAULT_SCENARIO = "default"
 DEFAULT_SOURCE: dict[str, Any] = {"kind": "active"}
 BUCKETS = 10_000
+NO_STAMP = "-"  # the stamp of a store whose serving never changed (or whose Redis key is gone)
+UNKNOWN_STAMP = "?"  # read while Redis was unavailable: never equal to a stored stamp
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,7 @@ class ServingConfig:
     versions: dict[int, VersionRef]  # usable (ready / active / retired with files) by number
     scenarios: dict[str, dict[str, Any]]  # key -> default source
     experiments: dict[str, tuple[int, list[Variant]]]  # scenario key -> (experiment id, variants)
+    stamp: str = UNKNOWN_STAMP  # the serving stamp in Redis when this was read (see the module)
     loaded_at: float = field(default_factory=time.monotonic)
 
     def resolve(self, source: dict[str, Any]) -> VersionRef | None:
@@ -101,7 +114,26 @@ def assignment_bucket(experiment_id: int, customer_id: str) -> int:
     return int.from_bytes(digest, "big") % BUCKETS
 
 
+def serving_stamp_key(tenant_id: int) -> str:
+    return tenant_key(tenant_id, "serving")
+
+
+# The stamp, read in a view's rate-limit call (shelfwise.api.RedisPrelude; KEYS[3]).
+STAMP_PRELUDE_BODY = f"return redis.call('GET', KEYS[3]) or '{NO_STAMP}'"
+
+
+def _current_stamp(tenant_id: int) -> str:
+    unavailable = object()
+    raw: Any = redis_call(lambda client: client.get(serving_stamp_key(tenant_id)), default=unavailable)
+    if raw is unavailable:
+        return UNKNOWN_STAMP
+    return raw.decode() if raw else NO_STAMP
+
+
 def _read(tenant_id: int) -> ServingConfig:
+    # The stamp first: a change committed between the two reads then leaves an older stamp
+    # with the newer rows (one needless re-read later), never the reverse.
+    stamp = _current_stamp(tenant_id)
     usable = ModelVersion.objects.filter(
         status__in=[ModelVersion.Status.ACTIVE, ModelVersion.Status.READY, ModelVersion.Status.RETIRED],
         artifacts_purged_at__isnull=True,
@@ -122,17 +154,23 @@ def _read(tenant_id: int) -> ServingConfig:
         ]
         if variants:
             experiments[experiment.scenario.key] = (experiment.pk, variants)
-    return ServingConfig(tenant_id, active, versions, scenarios, experiments)
+    return ServingConfig(tenant_id, active, versions, scenarios, experiments, stamp)
 
 
 _configs: dict[int, ServingConfig] = {}
 _lock = threading.Lock()
 
 
-def serving_config(tenant_id: int) -> ServingConfig:
-    """The store's serving configuration (from its schema; reused for a couple of seconds)."""
+def serving_config(tenant_id: int, *, stamp: str | None = None) -> ServingConfig:
+    """The store's serving configuration (from its schema; reused for a couple of seconds, or
+    until ``stamp`` — the serving stamp as Redis has it now, when the caller read it — differs
+    from the one it was read under)."""
     cached = _configs.get(tenant_id)
-    if cached is not None and time.monotonic() - cached.loaded_at < settings.SHELFWISE_SERVING_CONFIG_SECONDS:
+    if (
+        cached is not None
+        and (stamp is None or stamp == cached.stamp)
+        and time.monotonic() - cached.loaded_at < settings.SHELFWISE_SERVING_CONFIG_SECONDS
+    ):
         return cached
     config = _read(tenant_id)
     with _lock:
@@ -144,6 +182,20 @@ def serving_config(tenant_id: int) -> ServingConfig:
 
 
 def serving_config_forget(tenant_id: int) -> None:
-    """Re-read the configuration on the next request (after a change made by this process)."""
+    """Re-read the configuration on the next request in this process."""
     with _lock:
         _configs.pop(tenant_id, None)
+
+
+def serving_changed(tenant_id: int) -> None:
+    """What the store serves changed: this process re-reads its routing on its next request, and
+    once the change is committed, every other one does before its next cached answer (a new
+    serving stamp; this process re-reads once more, in case it read before the commit)."""
+    serving_config_forget(tenant_id)
+
+    def publish() -> None:
+        serving_config_forget(tenant_id)
+        stamp = uuid.uuid4().hex
+        redis_call(lambda client: client.set(serving_stamp_key(tenant_id), stamp), default=None)
+
+    transaction.on_commit(publish, robust=True)

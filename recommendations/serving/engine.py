@@ -26,7 +26,7 @@ from catalog import selectors as catalog_selectors
 from catalog.event_settings import EventSettings
 from catalog.features import popular_items
 from recommendations.serving import cache
-from recommendations.serving.config import Route, ServingConfig, VersionRef, serving_config
+from recommendations.serving.config import Route, ServingConfig, VersionRef, serving_config, serving_config_forget
 from recommendations.serving.filters import Filters
 from recommendations.serving.loader import LoadedModel, model_cache
 from recommendations.serving.metrics import recommendation_served, scoring_observed
@@ -104,9 +104,22 @@ def plan(request: CustomerRequest, *, warming: bool = False) -> CustomerPlan:
         customer_id=request.customer_id,
         parts=parts,
         impression=field_name,
+        serving_stamp=config.stamp,
         count_stats=not warming,
     )
     return CustomerPlan(config, route, version, lookup)
+
+
+def _replan(request: CustomerRequest, *, warming: bool) -> tuple[CustomerPlan, cache.Lookup]:
+    """The lookup said the routing changed since this process read it: read it again, route
+    again. A change landing in between once more (rare) is not chased: the lookup then takes
+    any stamp, as before stamps existed (the routing read here is seconds old at most)."""
+    serving_config_forget(request.tenant_id)
+    planned = plan(request, warming=warming)
+    found = cache.lookup(planned.lookup)
+    if found.stale:
+        found = cache.lookup(planned.lookup.any_stamp())
+    return planned, found
 
 
 def recommend(
@@ -122,9 +135,11 @@ def recommend(
     ``planned``/``found``: the plan and its lookup when the caller already did them (the API
     does the lookup in its rate-limit round trip)."""
     planned = planned or plan(request, warming=warming)
-    config, route, version = planned.config, planned.route, planned.version
     if found is None:
         found = cache.lookup(planned.lookup)
+    if found.stale:
+        planned, found = _replan(request, warming=warming)
+    config, route, version = planned.config, planned.route, planned.version
     if not warming:
         served = served_from_cache(request, planned, found)
         if served is not None:
@@ -432,9 +447,11 @@ def _seen_without_model(tenant_id: int, customer_id: str) -> set[str]:
 # --------------------------------------------------------------------------- other lists
 
 
-def popular(tenant_id: int, *, kind: str, count: int, filters: Filters, exclude: frozenset[str]) -> Served:
+def popular(
+    tenant_id: int, *, kind: str, count: int, filters: Filters, exclude: frozenset[str], stamp: str | None = None
+) -> Served:
     """The store's popular (30-day half-life) or trending (1-day) items."""
-    config = serving_config(tenant_id)
+    config = serving_config(tenant_id, stamp=stamp)
     route = Route(kind, 0, "default", 0, {"kind": kind})
     model = _load(config, config.active)
     items = _popular(tenant_id, "pop" if kind == "popular" else "trend", count, filters, set(exclude), model)
@@ -453,6 +470,7 @@ def similar(
     customer_id: str | None,
     weights: EventSettings,
     shown: bool = True,
+    stamp: str | None = None,
 ) -> Served:
     """Items similar to ``item_id`` (the model's neighbours); re-ranked for ``customer_id`` if given.
     ``shown``: False for a look that no shopper sees (the dashboard): no impression is counted.
@@ -460,7 +478,7 @@ def similar(
     categories = catalog_selectors.item_categories(external_id=item_id)
     if categories is None:
         raise LookupError(item_id)
-    config = serving_config(tenant_id)
+    config = serving_config(tenant_id, stamp=stamp)
     route = Route("similar", 0, "default", 0, {"kind": "active"})
     model = _load(config, config.active)
     taken = set(exclude) | {item_id}
@@ -515,9 +533,17 @@ def _personalise(
     return [(candidates[i][0], float(1.0 - blended[i] / max(n, 1))) for i in order]
 
 
-def session(tenant_id: int, *, items: Sequence[str], count: int, filters: Filters, exclude: frozenset[str]) -> Served:
+def session(
+    tenant_id: int,
+    *,
+    items: Sequence[str],
+    count: int,
+    filters: Filters,
+    exclude: frozenset[str],
+    stamp: str | None = None,
+) -> Served:
     """Recommendations for an anonymous session from the items it interacted with."""
-    config = serving_config(tenant_id)
+    config = serving_config(tenant_id, stamp=stamp)
     route = Route("session", 0, "default", 0, {"kind": "active"})
     model = _load(config, config.active)
     taken = set(exclude) | set(items)
