@@ -133,6 +133,12 @@ TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MULTIPROCESSING_MAX_PROCE
 TENANT_MULTIPROCESSING_CHUNKS = env_int("TENANT_MULTIPROCESSING_CHUNKS", 2)
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
+# `SET search_path` once per connection and schema switch, not before every statement (which
+# doubled the round trips of every query). Switching goes through set_tenant/set_schema, which
+# forget the path; so do ROLLBACK, ROLLBACK TO SAVEPOINT and a closed connection (PostgreSQL
+# undoes a SET with the transaction that made it). tests/test_isolation_matrix.py and
+# tests/test_tenancy_search_path.py hold it to that.
+TENANT_LIMIT_SET_CALLS = True
 PUBLIC_SCHEMA_NAME = "public"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
