@@ -11,7 +11,9 @@ import os
 bind = f"{os.environ.get('WEB_BIND', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"  # noqa: S104 - container port
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("WEB_THREADS", "1"))
-worker_class = "gthread" if threads > 1 else "sync"
+# One request per process at a time (the default): gunicorn's sync worker, closing finished
+# connections without waiting for the client (shelfwise/gunicorn_worker.py).
+worker_class = "gthread" if threads > 1 else "shelfwise.gunicorn_worker.SyncWorker"
 timeout = int(os.environ.get("WEB_TIMEOUT", "30"))
 graceful_timeout = 30
 keepalive = 5

@@ -276,7 +276,9 @@ class AppServer:
     log: Path
 
 
-def start_app_server(name: str = "app", workers: int = 2, env: dict[str, str] | None = None) -> AppServer:
+def start_app_server(
+    name: str = "app", workers: int = 2, env: dict[str, str] | None = None, app: str = "shelfwise.wsgi:application"
+) -> AppServer:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     port = free_port()
     log = ARTIFACTS / f"gunicorn-{name}.log"
@@ -286,7 +288,7 @@ def start_app_server(name: str = "app", workers: int = 2, env: dict[str, str] | 
             sys.executable,
             "-m",
             "gunicorn",
-            "shelfwise.wsgi:application",
+            app,
             "-c",
             str(ROOT / "shelfwise" / "gunicorn_conf.py"),
             "-b",
