@@ -18,7 +18,8 @@ may still be sending; this worker does the same: after a request that completed 
 
 it shuts the socket's read side, so that gunicorn's lingering read sees the end at once and
 the connection closes (with a FIN, as before). Any other request keeps gunicorn's lingering
-close, as does any request that raised. TLS connections are left to gunicorn.
+close, as does any request that raised. TLS connections are left to gunicorn. Measurements and
+the alternatives considered: docs/adr/0005-web-worker-closes-finished-connections.md.
 """
 
 from __future__ import annotations
