@@ -56,7 +56,7 @@ def _wait_http(url: str, timeout: float) -> None:
 
 @contextlib.contextmanager
 def stack(
-    *, web_workers: int = 2, web_threads: int = 1, celery_queues: str | None = None, settings: str | None = None
+    *, web_workers: int = 3, web_threads: int = 1, celery_queues: str | None = None, settings: str | None = None
 ) -> Iterator[Stack]:
     """Ephemeral servers + migrated database + gunicorn (+ optionally Celery workers)."""
     (ROOT / ".dev" / "tmp").mkdir(parents=True, exist_ok=True)

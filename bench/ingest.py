@@ -5,7 +5,7 @@ of the same kind of rows into the same table, measured in the same run.
     python bench/ingest.py --url http://localhost:8000 --key sk_live_…   # an already running stack
 
 Without --url it starts a throw-away stack the way `make run` does (embedded PostgreSQL and
-Redis, gunicorn with shelfwise/gunicorn_conf.py, WEB_CONCURRENCY=2). Each case sends batches
+Redis, gunicorn with shelfwise/gunicorn_conf.py, WEB_CONCURRENCY=3). Each case sends batches
 of unique events (70% views, 20% add-to-carts, 10% purchases over 20,000 shoppers and 5,000
 items, which exist beforehand) from --concurrency client threads for --seconds, and counts the
 events the API reports as stored. The baseline COPYs rows of the same shape (ids already
@@ -190,7 +190,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--seconds", type=float, default=20.0, help="duration of each case")
     parser.add_argument("--concurrency", type=int, default=4, help="client threads")
-    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
+    parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "3")))
     parser.add_argument("--copy-rows", type=int, default=200_000)
     parser.add_argument("--url", help="an already running stack (skips the COPY baseline)")
     parser.add_argument("--key", help="API key for --url")

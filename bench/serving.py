@@ -3,7 +3,7 @@
     python bench/serving.py [--json] [--seconds 20] [--connections 32]
 
 Starts a throw-away stack the way `make run` does (gunicorn with shelfwise/gunicorn_conf.py and
-WEB_CONCURRENCY=2, a scoring worker), builds a large generated store — 100,000 items and 200,000
+WEB_CONCURRENCY=3, a scoring worker), builds a large generated store — 100,000 items and 200,000
 customers with 8 events each (1.6 million, loaded with COPY: setup, not measured), trains an
 ALS model on it — and drives it with wrk (loopback, one thread, --connections, --seconds):
 
@@ -221,7 +221,8 @@ def main() -> int:
     args = parser.parse_args()
     wrk = _ensure_wrk()
 
-    with stack(web_workers=int(os.environ.get("WEB_CONCURRENCY", "2")), celery_queues="scoring,default",
+    workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
+    with stack(web_workers=workers, celery_queues="scoring,default",
                settings="bench.settings") as running:  # fmt: skip
         print("building the store (100k items, 200k customers, 1.6M events) and a model…", file=sys.stderr)
         key = _build_store(running)
@@ -256,7 +257,9 @@ def main() -> int:
         print_json({**{name: {k: v for k, v in value.items() if k != "non_2xx"} for name, value in results.items()},
                     "freshness_p95_ms": round(freshness_p95, 1)})  # fmt: skip
         return 0
-    print(f"Serving benchmark ({args.connections} connections, {args.seconds}s per case, wrk, WEB_CONCURRENCY=2)")
+    print(
+        f"Serving benchmark ({args.connections} connections, {args.seconds}s per case, wrk, WEB_CONCURRENCY={workers})"
+    )
     print(f"{'case':<24} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'of ceiling':>11} {'non-2xx':>8}")
     for name, value in results.items():
         share = f"{value['rps'] / ceiling:.0%}" if ceiling else "-"

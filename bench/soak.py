@@ -3,7 +3,7 @@
     python bench/soak.py [--minutes 10] [--json]      (make soak; not part of make test)
 
 Starts a throw-away stack the way `make run` does (gunicorn with shelfwise/gunicorn_conf.py and
-WEB_CONCURRENCY=2, one Celery worker for the default, scoring and training queues), imports the
+WEB_CONCURRENCY=3, one Celery worker for the default, scoring and training queues), imports the
 demo store's data (UCI Online Retail, as `make run` does) into an enterprise-plan store with four
 API keys (rate limits are per key; the soak must measure the service, not the limiter), trains a
 model and then drives it with wrk (one thread, 16 connections):
@@ -175,7 +175,7 @@ def main() -> int:
     args = parser.parse_args()
     wrk = _ensure_wrk()
 
-    with stack(web_workers=2, celery_queues="default,scoring,training") as running:
+    with stack(web_workers=3, celery_queues="default,scoring,training") as running:
         print("importing the demo data into the soak store and training a model…", file=sys.stderr)
         keys = _build(running)
         base = running.base_url

@@ -36,7 +36,7 @@ def _env() -> dict[str, str]:
         # honcho hands every process its own PORT, so the web port travels under another name.
         "SHELFWISE_PORT": os.environ.get("SHELFWISE_PORT", "8000"),
         "WEB_BIND": os.environ.get("WEB_BIND", "127.0.0.1"),
-        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "3"),
         "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
         "PYTHONUNBUFFERED": "1",
         # Every process of the machine records its metrics here; /metrics adds them up.

@@ -128,9 +128,9 @@ variable "web_memory" {
 }
 
 variable "web_concurrency" {
-  description = "gunicorn worker processes per web task (WEB_CONCURRENCY); one per vCPU, as the serving benchmark ran."
+  description = "gunicorn worker processes per web task (WEB_CONCURRENCY); one more than the vCPUs, as the serving benchmark runs (docs/deploy-aws.md, capacity)."
   type        = number
-  default     = 2
+  default     = 3
 }
 
 variable "web_min_count" {
