@@ -12,8 +12,12 @@ ALS model on it — and drives it with wrk (loopback, one thread, --connections,
 - cache_hit: recommendations for 2,000 customers whose lists are cached (answered by the fast
   path, shelfwise/fastpath.py: before Django's routing and most middleware)
 - cache_miss: recommendations for customers never asked for before (ONNX scoring each time);
-  at 32 connections its latency is mostly queueing behind the CPU, so it is also measured at 2
-  connections (one per core): cache_miss_2_connections
+  at 32 connections without pauses the CPUs are saturated and its latency is mostly queueing
+  (32 requests in line behind two cores), so it is also measured below saturation: at 2
+  connections (one per core: cache_miss_2_connections), and at 32 connections that each pause
+  between requests so that together they ask for about half the misses per second just measured
+  (cache_miss_half_load; paced with wrk's delay(), as bench/soak.py does; wrk's latencies leave
+  the pauses out)
 - similar: similar items for random items
 
 Then freshness: for 100 customers, a view event on their first recommendation is sent and the
@@ -160,15 +164,21 @@ request = function()
   i = i + 1
   return wrk.format("GET", paths[(i - 1) % n + 1], {["Authorization"] = "Bearer KEY"})
 end
+DELAY
 """
 
 
-def _wrk(wrk: str, base: str, key: str, paths: list[str], *, seconds: int, connections: int) -> dict[str, float]:
+def _wrk(
+    wrk: str, base: str, key: str, paths: list[str], *, seconds: int, connections: int, delay_ms: float = 0
+) -> dict[str, float]:
+    """wrk's figures; with ``delay_ms`` each connection pauses that long before each request
+    (wrk's latency figures leave the pause out)."""
     with tempfile.TemporaryDirectory() as folder:
         paths_file = Path(folder) / "paths.txt"
         paths_file.write_text("\n".join(paths) + "\n")
         script = Path(folder) / "script.lua"
-        script.write_text(_WRK_SCRIPT.replace("KEY", key))
+        delay = f"delay = function() return {delay_ms:.2f} end" if delay_ms > 0 else ""
+        script.write_text(_WRK_SCRIPT.replace("KEY", key).replace("DELAY", delay))
         result = subprocess.run(
             [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s", "-s", str(script),
              base, "--", str(paths_file)],
@@ -236,16 +246,22 @@ def main() -> int:
         cold = [f"/api/v1/customers/c{n}/recommendations" for n in range(HOT_CUSTOMERS, CUSTOMERS)]
         random.Random(5).shuffle(cold)
         similar = [f"/api/v1/items/i{n}/similar" for n in random.Random(6).sample(range(ITEMS), 20_000)]
-        results = {}
-        half = len(cold) // 2
+        results: dict[str, dict[str, float]] = {}
+        third = len(cold) // 3
         for name, paths, connections in (
             ("ceiling", ["/api/bench/ceiling"], args.connections),
             ("cache_hit", hot, args.connections),
-            ("cache_miss", cold[:half], args.connections),
-            ("cache_miss_2_connections", cold[half:], 2),
+            ("cache_miss", cold[:third], args.connections),
+            ("cache_miss_2_connections", cold[third : 2 * third], 2),
+            ("cache_miss_half_load", cold[2 * third :], args.connections),
             ("similar", similar, args.connections),
         ):
-            results[name] = _wrk(wrk, base, key, paths, seconds=args.seconds, connections=connections)
+            # Half load: the same connections, each pausing between requests so that together
+            # they ask for about half the misses per second measured above (as bench/soak.py paces).
+            delay_ms = args.connections / (results["cache_miss"]["rps"] / 2) * 1000 if name.endswith("half_load") else 0
+            results[name] = _wrk(
+                wrk, base, key, paths, seconds=args.seconds, connections=connections, delay_ms=delay_ms
+            )
             print(f"  {name}: {results[name]}", file=sys.stderr)
         fresh = sorted(
             _freshness(base, key, [f"c{n}" for n in range(HOT_CUSTOMERS + 150_000, HOT_CUSTOMERS + 150_100)])
@@ -267,12 +283,16 @@ def main() -> int:
         print(f"{name:<24} {figures} {share:>11} {value['non_2xx']:>8}")
     print(f"event-to-fresh-recommendation p95: {freshness_p95:.1f} ms (100 customers; max {fresh[-1] * 1000:.1f} ms)")
     hit, miss, miss_2 = results["cache_hit"], results["cache_miss"], results["cache_miss_2_connections"]
+    miss_half = results["cache_miss_half_load"]
     print("targets (issue 5, on 2 cores):")
     for text, figure, met in (
         ("cache hits >= 70% of the ceiling", f"{hit['rps'] / ceiling:.0%}", hit["rps"] >= 0.7 * ceiling),
         (f"cache-hit p99 <= 15 ms at {args.connections} connections", f"{hit['p99_ms']:.2f} ms", hit["p99_ms"] <= 15),
         ("cache-miss p99 <= 25 ms, 2 connections", f"{miss_2['p99_ms']:.2f} ms", miss_2["p99_ms"] <= 25),
-        (f"cache-miss p99 <= 25 ms, {args.connections} connections (queueing behind the CPUs)",
+        ((f"cache-miss p99 <= 25 ms, {args.connections} connections at half the miss throughput "
+         f"({miss_half['rps']:.0f} req/s)"), f"{miss_half['p99_ms']:.2f} ms", miss_half["p99_ms"] <= 25),
+        ((f"cache-miss p99 <= 25 ms, {args.connections} connections without pauses (saturated: queueing behind "
+         "the CPUs)"),
          f"{miss['p99_ms']:.2f} ms", miss["p99_ms"] <= 25),
         ("event-to-fresh-recommendation p95 <= 1 s", f"{freshness_p95:.1f} ms", freshness_p95 <= 1000),
     ):  # fmt: skip
