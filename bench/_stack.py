@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from shelfwise import devservers
+from shelfwise.dev import servers as devservers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,7 +87,7 @@ def stack(
         processes.append(
             subprocess.Popen(
                 [
-                    sys.executable, "-m", "gunicorn", "-c", str(ROOT / "shelfwise" / "gunicorn_conf.py"),
+                    sys.executable, "-m", "gunicorn", "-c", str(ROOT / "shelfwise" / "server" / "gunicorn_conf.py"),
                     "-b", f"127.0.0.1:{port}", "shelfwise.wsgi:application",
                 ],
                 env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

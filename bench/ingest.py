@@ -5,7 +5,7 @@ of the same kind of rows into the same table, measured in the same run.
     python bench/ingest.py --url http://localhost:8000 --key sk_live_…   # an already running stack
 
 Without --url it starts a throw-away stack the way `make run` does (embedded PostgreSQL and
-Redis, gunicorn with shelfwise/gunicorn_conf.py, WEB_CONCURRENCY=3). Each case sends batches
+Redis, gunicorn with shelfwise/server/gunicorn_conf.py, WEB_CONCURRENCY=3). Each case sends batches
 of unique events (70% views, 20% add-to-carts, 10% purchases over 20,000 shoppers and 5,000
 items, which exist beforehand) from --concurrency client threads for --seconds, and counts the
 events the API reports as stored. The baseline COPYs rows of the same shape (ids already

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._stack import print_json  # noqa: E402
-from shelfwise import devservers  # noqa: E402
+from shelfwise.dev import servers as devservers  # noqa: E402
 
 ALGORITHMS = ("popularity", "als", "bpr", "itemknn_cosine", "itemknn_bm25", "ease")
 PROTOCOL = (
@@ -65,7 +65,7 @@ def _run(data: Path, seed: int) -> dict[str, Any]:
 
     from catalog.importers import event_reader
     from catalog.services.imports import events_import
-    from recommendations.artifacts import bundle_write
+    from recommendations.registry.bundles import bundle_write
     from recommendations.training.data import Indexer
     from recommendations.training.pipeline import PipelineOptions, run
     from recommendations.training.split import random_split

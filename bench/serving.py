@@ -2,7 +2,7 @@
 
     python bench/serving.py [--json] [--seconds 20] [--connections 32]
 
-Starts a throw-away stack the way `make run` does (gunicorn with shelfwise/gunicorn_conf.py and
+Starts a throw-away stack the way `make run` does (gunicorn with shelfwise/server/gunicorn_conf.py and
 WEB_CONCURRENCY=3, a scoring worker), builds a large generated store — 100,000 items and 200,000
 customers with 8 events each (1.6 million, loaded with COPY: setup, not measured), trains an
 ALS model on it — and drives it with wrk (loopback, one thread, --connections, --seconds):
@@ -10,7 +10,7 @@ ALS model on it — and drives it with wrk (loopback, one thread, --connections,
 - ceiling: a bare Django view that returns one Redis value, through Django's full handler and
   middleware
 - cache_hit: recommendations for 2,000 customers whose lists are cached (answered by the fast
-  path, shelfwise/fastpath.py: before Django's routing and most middleware)
+  path, shelfwise/http/fastpath.py: before Django's routing and most middleware)
 - cache_miss: recommendations for customers never asked for before (ONNX scoring each time);
   at 32 connections without pauses the CPUs are saturated and its latency is mostly queueing
   (32 requests in line behind two cores), so it is also measured below saturation: at 2

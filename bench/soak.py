@@ -2,7 +2,7 @@
 
     python bench/soak.py [--minutes 10] [--json]      (make soak; not part of make test)
 
-Starts a throw-away stack the way `make run` does (gunicorn with shelfwise/gunicorn_conf.py and
+Starts a throw-away stack the way `make run` does (gunicorn with shelfwise/server/gunicorn_conf.py and
 WEB_CONCURRENCY=3, one Celery worker for the default, scoring and training queues), imports the
 demo store's data (UCI Online Retail, as `make run` does) into an enterprise-plan store with four
 API keys (rate limits are per key; the soak must measure the service, not the limiter), trains a

@@ -4,7 +4,7 @@ through the same middleware — the throughput ceiling the serving benchmark com
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 
-from shelfwise.redis_client import redis_client
+from shelfwise.datastores.redis_client import redis_client
 from shelfwise.urls import handler400, handler403, handler404, handler500
 from shelfwise.urls import urlpatterns as product_urls
 

@@ -10,8 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog import selectors
-from catalog.models import Customer, Event, Item
-from catalog.schemas import (
+from catalog.contracts import (
     MAX_BATCH_ROWS,
     CustomerBatch,
     CustomerBatchIn,
@@ -29,14 +28,15 @@ from catalog.schemas import (
     external_id_ok,
     validate_rows,
 )
+from catalog.models import Customer, Event, Item
 from catalog.services.context import IngestContext
 from catalog.services.customers import customer_erase, customer_upsert, customers_upsert
 from catalog.services.events import events_ingest
 from catalog.services.items import item_delete, item_upsert, items_upsert
 from catalog.services.rows import BatchResult
-from shelfwise.api import ApiView, OutputSerializer, parse_body, parse_query, reject_unknown_query_params
-from shelfwise.errors import NOT_FOUND, VALIDATION_ERROR, Problem, problem_type
-from shelfwise.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shelfwise.http.errors import NOT_FOUND, VALIDATION_ERROR, Problem, problem_type
+from shelfwise.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
+from shelfwise.http.views import ApiView, OutputSerializer, parse_body, parse_query, reject_unknown_query_params
 from tenants import keys
 from tenants.authentication import principal_of
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from catalog.schemas import RATING_VALUE_EPSILON, RATING_VALUE_LIMIT, EventType
+from catalog.contracts import RATING_VALUE_EPSILON, RATING_VALUE_LIMIT, EventType
 from tenants.models import Tenant
 from tenants.store_settings import settings_section_get
 

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from django.db.models import Q, QuerySet
 
 from catalog.models import Customer, Event, Item
-from shelfwise.pagination import cursor_decode, cursor_encode
+from shelfwise.http.pagination import cursor_decode, cursor_encode
 
 T = TypeVar("T")
 

@@ -14,10 +14,10 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from catalog.event_settings import event_settings_for
-from catalog.features import EventFeature, features_record_events, features_reset
 from catalog.models import Event
+from catalog.online_features import EventFeature, features_record_events, features_reset
 from catalog.services import usage
-from shelfwise.tenancy import current_schema
+from shelfwise.datastores.postgres import current_schema
 from tenants.models import Tenant
 from tenants.services import tenant_usage_record
 

@@ -8,9 +8,9 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.contrib.auth.forms import AuthenticationForm
 
-from recommendations.serving_apis import SCENARIO_RE
-from recommendations.training_settings import ALGORITHM_CHOICES
-from shelfwise.login_throttle import ThrottledLoginMixin
+from recommendations.apis.serving import SCENARIO_RE
+from recommendations.training.settings import ALGORITHM_CHOICES
+from shelfwise.http.login_throttle import ThrottledLoginMixin
 from tenants import keys
 from tenants.models import ApiKey, Membership
 

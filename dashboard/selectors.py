@@ -14,8 +14,8 @@ from django.db.models import Max, Min
 from catalog.models import Customer, Event, Item
 from recommendations.models import ImpressionCount
 from recommendations.serving.cache import daily_stats, impressions_key
-from shelfwise.redis_client import redis_call
-from shelfwise.traffic import traffic_daily
+from shelfwise.datastores.redis_client import redis_call
+from shelfwise.observability.traffic import traffic_daily
 
 PERIODS = (7, 30, 90, 365)
 

@@ -26,8 +26,8 @@ from dashboard.access import actor_of, can_change, member_required, store_of
 from dashboard.forms import EventWeightsForm, InviteForm, JoinExistingForm, JoinNewForm, RoleForm, TrainingSettingsForm
 from dashboard.views import context_for
 from recommendations.services.training import trainings_in_window
-from recommendations.training_settings import TrainingSettings
-from shelfwise.login_throttle import LoginThrottled, password_attempt
+from recommendations.training.settings import TrainingSettings
+from shelfwise.http.login_throttle import LoginThrottled, password_attempt
 from tenants.models import ApiKey, Invitation, Membership, Tenant
 from tenants.store_settings import SettingsError, settings_section_get, tenant_settings_update
 from tenants.team import (
@@ -286,7 +286,7 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         try:
             with transaction.atomic():
                 if existing is not None:
-                    # The same brute-force throttling as the login (shelfwise.login_throttle).
+                    # The same brute-force throttling as the login (shelfwise.http.login_throttle).
                     username = existing.get_username()
                     try:
                         user = password_attempt(

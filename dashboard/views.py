@@ -27,7 +27,7 @@ from recommendations.services.registry import PromotionRefused, model_version_pr
 from recommendations.services.training import TrainingAlreadyRunning, TrainingRefused, training_job_request
 from recommendations.serving import engine
 from recommendations.serving.filters import Filters
-from shelfwise.login_throttle import password_reset_mail_allowed
+from shelfwise.http.login_throttle import password_reset_mail_allowed
 from tenants.models import ApiKey
 from tenants.services import TenantError, apikey_create, apikey_revoke
 
@@ -60,7 +60,7 @@ class LoginView(auth_views.LoginView):
 
 class PasswordResetView(auth_views.PasswordResetView):
     """Django's reset view; the e-mail is not sent past the per-account and per-address limits
-    (shelfwise.login_throttle), while the page answers the same."""
+    (shelfwise.http.login_throttle), while the page answers the same."""
 
     def form_valid(self, form: Any) -> HttpResponse:
         if not password_reset_mail_allowed(self.request, form.cleaned_data["email"]):

@@ -7,16 +7,16 @@ class RecommendationsConfig(AppConfig):
 
     def ready(self) -> None:
         from catalog.hooks import customer_erased_listen, events_ingested_listen
-        from recommendations.hooks import version_promoted_listen
         from recommendations.listeners import (
             on_customer_erased,
             on_events_ingested,
             on_tenant_deleted,
             on_version_promoted,
         )
+        from recommendations.registry.hooks import version_promoted_listen
         from recommendations.serving.metrics import active_model_gauges
-        from recommendations.training_settings import TrainingSettings
-        from shelfwise.metrics import scrape_source_register
+        from recommendations.training.settings import TrainingSettings
+        from shelfwise.observability.metrics import scrape_source_register
         from tenants.services import tenant_deletion_hook_register
         from tenants.store_settings import settings_section_register
 

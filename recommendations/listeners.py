@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from django.db import transaction
 from django_tenants.utils import tenant_context
 
-from recommendations.artifacts import model_storage
 from recommendations.models import ErasedCustomer
+from recommendations.registry.bundles import model_storage
 from recommendations.services.registry import customer_hash
 from recommendations.serving.cache import bump_generations, refresh_claim
 from recommendations.serving.config import serving_changed, serving_config

@@ -21,8 +21,8 @@ from recommendations.services.training import (
     training_job_request,
     training_jobs_reap,
 )
-from recommendations.training_settings import TrainingSettings, training_settings_for
-from shelfwise.tenancy import current_schema
+from recommendations.training.settings import TrainingSettings, training_settings_for
+from shelfwise.datastores.postgres import current_schema
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)

@@ -73,7 +73,7 @@ def _use_django_logging(**_: Any) -> None:
 @before_task_publish.connect
 def _propagate_request_id(headers: dict[str, Any] | None = None, **_: Any) -> None:
     """Carry the current request id into the task so its logs can be joined to the request."""
-    from shelfwise.context import current_request_id
+    from shelfwise.observability.context import current_request_id
 
     if headers is not None and "request_id" not in headers:
         request_id = current_request_id()
@@ -88,7 +88,7 @@ _task_started: dict[str, float] = {}
 def _task_context(task: Any = None, **_: Any) -> None:
     from django.db import connection
 
-    from shelfwise.context import accept_request_id, request_id_var, set_tenant
+    from shelfwise.observability.context import accept_request_id, request_id_var, set_tenant
 
     headers = getattr(task.request, "headers", None) or {}
     request_id = headers.get("request_id") or getattr(task.request, "request_id", None)
@@ -107,8 +107,8 @@ _OUTCOMES = {"SUCCESS": "success", "FAILURE": "failure", "RETRY": "retry"}
 
 @task_postrun.connect
 def _task_context_clear(task: Any = None, task_id: str | None = None, state: str | None = None, **_: Any) -> None:
-    from shelfwise.context import request_id_var, set_tenant
-    from shelfwise.metrics import observe_task
+    from shelfwise.observability.context import request_id_var, set_tenant
+    from shelfwise.observability.metrics import observe_task
 
     started = _task_started.pop(task_id, None) if task_id else None
     if task is not None:
@@ -124,13 +124,13 @@ def _task_context_clear(task: Any = None, task_id: str | None = None, state: str
 @worker_process_init.connect
 def _trace_worker_process(**_: Any) -> None:
     """Each pool process exports its own spans (no-op without an OTLP endpoint)."""
-    from shelfwise.tracing import init_tracing
+    from shelfwise.observability.tracing import init_tracing
 
     init_tracing("worker")
 
 
 @worker_process_shutdown.connect
 def _worker_process_gone(pid: int | None = None, **_: Any) -> None:
-    from shelfwise.metrics import process_dead
+    from shelfwise.observability.metrics import process_dead
 
     process_dead(pid or os.getpid())

@@ -3,7 +3,7 @@
 Every variable read here is listed in the README's configuration table. ``SHELFWISE_ENV`` is
 ``development`` (default), ``test`` or ``production``. Outside production, when
 ``DATABASE_URL``/``REDIS_URL`` are not set, the dev-server state file written by
-``python -m shelfwise.devservers start`` supplies them; with neither the settings refuse to
+``python -m shelfwise.dev.servers start`` supplies them; with neither the settings refuse to
 load rather than guess a server (127.0.0.1:5432/6379 may belong to someone else).
 """
 
@@ -83,7 +83,7 @@ def _server_url(name: str, state_key: str, field: str = "url") -> str:
     if not value:
         raise ImproperlyConfigured(
             f"{name} is not set and no dev servers are running. Set {name} to a real server, or run "
-            "`make run` / `python -m shelfwise.devservers start` for the embedded ones."
+            "`make run` / `python -m shelfwise.dev.servers start` for the embedded ones."
         )
     return str(value)
 
@@ -109,6 +109,7 @@ if PRODUCTION:
 SHARED_APPS = [
     "django_tenants",
     "tenants",
+    "support",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -147,9 +148,9 @@ SHELFWISE_BASE_DOMAIN = os.environ.get("SHELFWISE_BASE_DOMAIN", "localhost")
 SHELFWISE_PUBLIC_HOSTS = env_list("SHELFWISE_PUBLIC_HOSTS", [SHELFWISE_BASE_DOMAIN, "127.0.0.1", "testserver"])
 
 MIDDLEWARE = [
-    "shelfwise.health.ProbeMiddleware",
-    "shelfwise.middleware.RequestContextMiddleware",
-    "shelfwise.middleware.TenantRoutingMiddleware",
+    "shelfwise.observability.health.ProbeMiddleware",
+    "shelfwise.http.middleware.RequestContextMiddleware",
+    "shelfwise.http.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -159,7 +160,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "shelfwise.middleware.ContentSecurityPolicyMiddleware",
+    "shelfwise.http.middleware.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "shelfwise.urls"
@@ -322,10 +323,10 @@ else:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["tenants.authentication.HasApiKeyScope"],
-    "DEFAULT_RENDERER_CLASSES": ["shelfwise.content.ORJSONRenderer", "shelfwise.content.ProblemJSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["shelfwise.content.BoundedJSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "shelfwise.openapi.ProblemAutoSchema",
-    "EXCEPTION_HANDLER": "shelfwise.errors.problem_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["shelfwise.http.content.ORJSONRenderer", "shelfwise.http.content.ProblemJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["shelfwise.http.content.BoundedJSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "shelfwise.http.openapi.ProblemAutoSchema",
+    "EXCEPTION_HANDLER": "shelfwise.http.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": None,
     "UNAUTHENTICATED_TOKEN": None,
     "DEFAULT_THROTTLE_CLASSES": [],
@@ -388,9 +389,9 @@ LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"context": {"()": "shelfwise.observability.ContextFilter"}},
+    "filters": {"context": {"()": "shelfwise.observability.logs.ContextFilter"}},
     "formatters": {
-        "json": {"()": "shelfwise.observability.JsonFormatter"},
+        "json": {"()": "shelfwise.observability.logs.JsonFormatter"},
         "console": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(tenant)s] %(message)s"},
     },
     "handlers": {
@@ -439,7 +440,7 @@ SHELFWISE_TRAINING_STALE_SECONDS = env_int("SHELFWISE_TRAINING_STALE_SECONDS", 3
 SHELFWISE_MODEL_CACHE_BYTES = env_int("SHELFWISE_MODEL_CACHE_BYTES", 512 * 1024 * 1024)
 SHELFWISE_SERVING_CONFIG_SECONDS = env_float("SHELFWISE_SERVING_CONFIG_SECONDS", 2.0)
 SHELFWISE_RECOMMENDATION_CACHE_SECONDS = env_int("SHELFWISE_RECOMMENDATION_CACHE_SECONDS", 900)
-# Cached recommendations answered before Django's routing and most middleware (shelfwise.fastpath);
+# Cached recommendations answered before Django's routing and most middleware (shelfwise.http.fastpath);
 # off, every request takes the full handler (same answers, more CPU per hit).
 SHELFWISE_FAST_PATH = env_bool("SHELFWISE_FAST_PATH", True)
 SHELFWISE_METRICS_TENANT_LABEL = os.environ.get("SHELFWISE_METRICS_TENANT_LABEL", "id")
@@ -449,7 +450,7 @@ SHELFWISE_METRICS_TOKEN = os.environ.get("SHELFWISE_METRICS_TOKEN", "")
 SHELFWISE_METRICS_MAX_TENANTS = env_int("SHELFWISE_METRICS_MAX_TENANTS", 200)
 SHELFWISE_METRICS_STATE_SECONDS = env_float("SHELFWISE_METRICS_STATE_SECONDS", 30.0)
 
-from shelfwise.observability import init_sentry  # noqa: E402 - needs the settings above
+from shelfwise.observability.logs import init_sentry  # noqa: E402 - needs the settings above
 
 init_sentry(
     dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE

@@ -3,18 +3,18 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from shelfwise import health, metrics
+from shelfwise.observability import health, metrics
 
-handler400 = "shelfwise.errors.handler400"
-handler403 = "shelfwise.errors.handler403"
-handler404 = "shelfwise.errors.handler404"
-handler500 = "shelfwise.errors.handler500"
+handler400 = "shelfwise.http.errors.handler400"
+handler403 = "shelfwise.http.errors.handler403"
+handler404 = "shelfwise.http.errors.handler404"
+handler500 = "shelfwise.http.errors.handler500"
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics.metrics_view, name="metrics"),
-    path("api/", include("shelfwise.api_urls")),
+    path("api/", include("shelfwise.http.urls")),
     path("admin/", admin.site.urls),
     path("dashboard/", include("dashboard.urls")),
 ]

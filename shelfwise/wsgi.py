@@ -4,11 +4,11 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from shelfwise.fastpath import FastPathApplication
-from shelfwise.tracing import init_tracing
+from shelfwise.http.fastpath import FastPathApplication
+from shelfwise.observability.tracing import init_tracing
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shelfwise.settings")
 
 init_tracing("web")  # before the middleware is built (no-op without an OTLP endpoint)
-# Cache hits are answered before Django's URL routing and most middleware (shelfwise.fastpath).
+# Cache hits are answered before Django's URL routing and most middleware (shelfwise.http.fastpath).
 application = FastPathApplication(get_wsgi_application())

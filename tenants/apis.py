@@ -9,8 +9,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from shelfwise.api import ApiView, reject_unknown_query_params
-from shelfwise.errors import VALIDATION_ERROR, Problem
+from shelfwise.http.errors import VALIDATION_ERROR, Problem
+from shelfwise.http.views import ApiView, reject_unknown_query_params
 from tenants import keys
 from tenants.authentication import ANY_SCOPE, principal_of
 from tenants.models import Tenant

@@ -27,8 +27,9 @@ from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from shelfwise.context import set_tenant
-from shelfwise.errors import (
+from shelfwise.datastores.postgres import db
+from shelfwise.datastores.redis_client import redis_call
+from shelfwise.http.errors import (
     INSUFFICIENT_SCOPE,
     INVALID_API_KEY,
     MISSING_API_KEY,
@@ -36,8 +37,7 @@ from shelfwise.errors import (
     TENANT_SUSPENDED,
     Problem,
 )
-from shelfwise.redis_client import redis_call
-from shelfwise.tenancy import db
+from shelfwise.observability.context import set_tenant
 from tenants import keys
 from tenants.models import ApiKey, Tenant
 from tenants.services import APIKEY_CACHE_PREFIX
@@ -111,7 +111,7 @@ class ApiKeyPrincipal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     is_authenticated: bool = True
     is_anonymous: bool = False
-    api_principal: bool = True  # marks the shelfwise.api.ApiPrincipal protocol
+    api_principal: bool = True  # marks the shelfwise.http.views.ApiPrincipal protocol
     # The raw Redis record this principal was verified against (None: read from the database
     # or Redis in this request — nothing left to confirm).
     unconfirmed_raw: bytes | None = None
@@ -140,7 +140,7 @@ class ApiKeyPrincipal:
         _remember(fresh, fresh_raw, self.tenant)
         return True
 
-    # The shelfwise.api.ApiPrincipal protocol (rate limits, idempotency).
+    # The shelfwise.http.views.ApiPrincipal protocol (rate limits, idempotency).
     @property
     def tenant_id(self) -> int:
         return self.record.tenant_id

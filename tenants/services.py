@@ -14,9 +14,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from shelfwise.context import current_request_id
-from shelfwise.redis_client import redis_call, redis_client, tenant_key_pattern
-from shelfwise.tenancy import db
+from shelfwise.datastores.postgres import db
+from shelfwise.datastores.redis_client import redis_call, redis_client, tenant_key_pattern
+from shelfwise.observability.context import current_request_id
 from tenants import keys
 from tenants.models import ApiKey, AuditLogEntry, Domain, Membership, Plan, Tenant, slug_validator
 

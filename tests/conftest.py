@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import connection
 from rest_framework.test import APIClient
 
-from shelfwise import redis_client as shelfwise_redis
-from shelfwise.devservers import free_port, port_open
+from shelfwise.datastores import redis_client as shelfwise_redis
+from shelfwise.dev.servers import free_port, port_open
 from tenants.models import Tenant
 from tenants.services import tenant_create, tenant_delete
 
@@ -290,7 +290,7 @@ def start_app_server(
             "gunicorn",
             app,
             "-c",
-            str(ROOT / "shelfwise" / "gunicorn_conf.py"),
+            str(ROOT / "shelfwise" / "server" / "gunicorn_conf.py"),
             "-b",
             f"127.0.0.1:{port}",
             "-w",

@@ -25,8 +25,8 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
+from catalog.contracts import EXTERNAL_ID_RE
 from catalog.models import Customer, Event, Item
-from catalog.schemas import EXTERNAL_ID_RE
 from tenants.models import Plan
 from tenants.services import tenant_delete
 from tests.conftest import TenantHandle, make_tenant

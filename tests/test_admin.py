@@ -18,10 +18,10 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from recommendations.models import ModelVersion, TrainingJob
-from tenants import admin_pages
+from support import admin_pages
+from support.services import SUPPORT_GROUP, SUPPORT_PERMISSIONS, support_group_sync
 from tenants.models import ApiKey, AuditLogEntry, Domain, Membership, Plan, Tenant
 from tenants.services import apikey_create, tenant_delete, tenant_suspend, tenant_usage_record
-from tenants.support import SUPPORT_GROUP, SUPPORT_PERMISSIONS, support_group_sync
 from tests.conftest import TenantHandle, make_tenant
 from tests.dashboard_helpers import host, member
 

@@ -111,7 +111,7 @@ def test_a_key_remembered_by_the_process_is_checked_against_redis_every_request(
     none) decides on every request: a change made elsewhere is seen at once."""
     from django.utils import timezone
 
-    from shelfwise.redis_client import redis_call
+    from shelfwise.datastores.redis_client import redis_call
     from tenants.services import APIKEY_CACHE_PREFIX
 
     api_key, raw = apikey_create(tenant=tenant_a.tenant, name="remembered", actor="test")

@@ -8,7 +8,7 @@ import redis
 from django.conf import settings
 from django_tenants.utils import tenant_context
 
-from catalog.features import popular_items
+from catalog.online_features import popular_items
 from catalog.tasks import usage_refresh
 from tenants.models import Tenant
 from tests.conftest import TenantHandle, WorkerProcess, make_tenant

@@ -121,7 +121,7 @@ def test_a_key_of_another_store_cannot_be_revoked_from_here(tenant_a: TenantHand
 
 def test_looking_at_an_item_in_the_dashboard_is_not_an_impression(tenant_a: TenantHandle) -> None:
     from recommendations.serving.cache import impressions_key
-    from shelfwise.redis_client import redis_call
+    from shelfwise.datastores.redis_client import redis_call
 
     api = tenant_a.client()
     assert api.put("/api/v1/items/dash-look", {"title": "Looked at"}, format="json").status_code in {200, 201}

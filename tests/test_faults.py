@@ -19,10 +19,11 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from catalog.models import Event
-from recommendations.artifacts import model_storage
 from recommendations.models import ModelVersion
+from recommendations.registry.bundles import model_storage
 from recommendations.services.registry import model_version_promote
-from shelfwise import devservers, redis_client
+from shelfwise.datastores import redis_client
+from shelfwise.dev import servers as devservers
 from tests.conftest import AppServer, TenantHandle, make_tenant, start_app_server, stop_process
 from tests.stores import load_taste_store
 from tests.test_metrics import call, process_total, scrape, total

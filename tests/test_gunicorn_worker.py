@@ -1,5 +1,5 @@
-"""The web server's connection handling (shelfwise/gunicorn_worker.py), against a real gunicorn
-started with the production settings (shelfwise/gunicorn_conf.py) and one worker process.
+"""The web server's connection handling (shelfwise/server/gunicorn_worker.py), against a real gunicorn
+started with the production settings (shelfwise/server/gunicorn_conf.py) and one worker process.
 
 The worker closes a connection as soon as its request is answered when the client has nothing
 more to send, instead of waiting up to two seconds for the client to close first; a request

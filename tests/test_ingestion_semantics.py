@@ -10,8 +10,8 @@ import redis
 from django.conf import settings
 from django.db import connection
 
-from catalog.features import customer_hash, popular_items, recent_items
 from catalog.models import Customer, Event, Item
+from catalog.online_features import customer_hash, popular_items, recent_items
 from tests.conftest import TenantHandle, tables_containing
 from tests.test_auth import assert_problem
 from tests.test_catalog_api import event
@@ -66,7 +66,7 @@ def test_duplicates_do_not_count_twice_in_popularity(tenant_a: TenantHandle, dja
 
 def test_ingestion_works_when_redis_is_down(tenant_a: TenantHandle, django_capture_on_commit_callbacks, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    from shelfwise import redis_client
+    from shelfwise.datastores import redis_client
 
     redis_client._client = None
     try:
@@ -133,7 +133,7 @@ def test_idempotency_key_replays_the_first_response(tenant_a: TenantHandle) -> N
 
 
 def test_idempotency_key_in_progress_is_409(tenant_a: TenantHandle) -> None:
-    from shelfwise.api import IdempotencyGuard
+    from shelfwise.http.views import IdempotencyGuard
 
     api = tenant_a.client()
     original = IdempotencyGuard.finish

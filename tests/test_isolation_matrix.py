@@ -37,12 +37,12 @@ from django.urls import URLResolver, get_resolver
 from django_tenants.utils import tenant_context
 
 from recommendations.models import ModelVersion, TrainingJob
-from shelfwise.api import ApiView
-from shelfwise.redis_client import redis_call, tenant_key_pattern
-from shelfwise.traffic import traffic_flush
+from shelfwise.datastores.redis_client import redis_call, tenant_key_pattern
+from shelfwise.http.views import ApiView
+from shelfwise.observability.traffic import traffic_flush
+from support.services import SUPPORT_GROUP
 from tenants.models import ApiKey, Membership, Tenant
 from tenants.services import tenant_delete
-from tenants.support import SUPPORT_GROUP
 from tenants.team import invitation_create
 from tests.conftest import ROOT, TenantHandle, make_tenant
 from tests.dashboard_helpers import host, member

@@ -2,7 +2,7 @@
 app exports, with labels those series carry and label values the code produces.
 
 What /metrics serves is read from the code, not listed here: the prometheus_client metric objects
-of shelfwise.metrics (named the way prometheus_client exposes them) and the gauges its scrape-time
+of shelfwise.observability.metrics (named the way prometheus_client exposes them) and the gauges its scrape-time
 collector yields, with the broker and the database (outside this test) replaced by one made-up
 reading. Renaming a metric or a label, changing a histogram bucket, a URL pattern, a queue or an
 outcome without updating the dashboard and the rules fails here.
@@ -34,7 +34,7 @@ from recommendations.models import TrainingJob
 from recommendations.serving import engine as serving_engine
 from recommendations.serving import metrics as serving_metrics
 from shelfwise import celery as platform_celery
-from shelfwise import metrics as platform_metrics
+from shelfwise.observability import metrics as platform_metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ROOT / "deploy" / "observability"
@@ -79,7 +79,7 @@ def recorded_samples() -> Iterator[tuple[str, Sample]]:
         for value in vars(module).values()
         if isinstance(value, MetricWrapperBase)
     ]
-    assert metrics, "no prometheus_client metrics found in shelfwise.metrics"
+    assert metrics, "no prometheus_client metrics found in shelfwise.observability.metrics"
     for metric in metrics:
         registry = CollectorRegistry()
         extra: dict[str, Any] = {"buckets": metric._upper_bounds} if isinstance(metric, Histogram) else {}

@@ -15,8 +15,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
-from shelfwise.observability import ContextFilter, JsonFormatter, redact_text
-from shelfwise.redis_client import tenant_key
+from shelfwise.datastores.redis_client import tenant_key
+from shelfwise.observability.logs import ContextFilter, JsonFormatter, redact_text
 from tenants.models import ApiKey, AuditLogEntry, Domain, Tenant
 from tenants.services import tenant_delete
 from tests.conftest import ROOT, TenantHandle, make_tenant

@@ -25,14 +25,14 @@ from django_tenants.utils import tenant_context
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
+from catalog.contracts import EVENT_TYPE_RE
 from catalog.event_settings import ADD_TO_CART, DEFAULT_WEIGHTS, PURCHASE, RATING, REMOVE_FROM_CART, VIEW, EventSettings
 from catalog.models import Customer, Event, Item
-from catalog.schemas import EVENT_TYPE_RE
 from catalog.selectors import customer_events, item_list
 from recommendations.serving.filters import NO_FILTERS, filters_from_mapping, filters_from_query
 from recommendations.training.data import EventArrays, Indexer, apply_time_decay, build_matrix, extract_events
-from shelfwise.errors import Problem
-from shelfwise.pagination import cursor_decode, cursor_encode
+from shelfwise.http.errors import Problem
+from shelfwise.http.pagination import cursor_decode, cursor_encode
 from tenants.models import Tenant
 from tenants.services import tenant_delete
 from tests.conftest import make_tenant

@@ -8,12 +8,12 @@ import pytest
 from django.core.management import call_command
 from django_tenants.utils import tenant_context
 
-from recommendations.artifacts import bundle_load, bundle_verify, model_storage
 from recommendations.models import ErasedCustomer, ModelVersion
+from recommendations.registry.bundles import bundle_load, bundle_verify, model_storage
 from recommendations.services.registry import PromotionRefused, customer_hash, model_version_promote
 from recommendations.services.training import training_job_execute, training_job_request
 from recommendations.tasks import training_due
-from recommendations.training_settings import TrainingSettings
+from recommendations.training.settings import TrainingSettings
 from tests.conftest import TenantHandle, make_tenant
 from tests.stores import load_taste_store
 

@@ -41,7 +41,7 @@ from django.test import Client
 from psycopg import sql
 from rest_framework.test import APIClient
 
-from shelfwise.observability import ContextFilter, JsonFormatter
+from shelfwise.observability.logs import ContextFilter, JsonFormatter
 from tenants.models import ApiKey, AuditLogEntry, Invitation, Membership, Tenant
 from tenants.services import tenant_create, tenant_delete
 from tests.conftest import ROOT, unique_slug
@@ -465,7 +465,7 @@ def test_admin_pages_of_the_keys_and_users_show_no_secret(leak_run: LeakRun) -> 
 
 # --------------------------------------------------------------------------- settings and source
 
-PACKAGES = ("shelfwise", "tenants", "catalog", "recommendations", "dashboard")
+PACKAGES = ("shelfwise", "tenants", "catalog", "recommendations", "support", "dashboard")
 SECRET_NAME_RE = re.compile(r"(?i)secret|passw(?:or)?d|passwd|token|api_?key|credential|private_?key|\bdsn\b|_dsn\b")
 # Names about a secret rather than holding one: sw:apikey: is a key prefix, SECRET_LENGTH a length.
 NOT_A_SECRET_RE = re.compile(

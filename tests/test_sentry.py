@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from django_tenants.utils import tenant_context
 
-from shelfwise.devservers import free_port
+from shelfwise.dev.servers import free_port
 from tests.conftest import TenantHandle, start_worker, stop_process
 
 pytestmark = pytest.mark.slow

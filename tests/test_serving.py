@@ -398,7 +398,8 @@ def test_redis_stopped_still_answers_with_model_items(store: TenantHandle, live_
     import os
     from pathlib import Path
 
-    from shelfwise import devservers, redis_client
+    from shelfwise.datastores import redis_client
+    from shelfwise.dev import servers as devservers
 
     state_dir = Path(os.environ["SHELFWISE_DEV_STATE"]).parent
     state = devservers.read_state(state_dir)
@@ -440,7 +441,7 @@ def test_a_burst_of_misses_for_one_list_computes_it_once(
     from catalog.event_settings import event_settings_for
     from recommendations.serving import cache, engine
     from recommendations.serving.config import serving_config_forget
-    from shelfwise.redis_client import circuit_open
+    from shelfwise.datastores.redis_client import circuit_open
     from tenants.models import Tenant
 
     computed: list[str] = []

@@ -1,4 +1,4 @@
-"""Cache hits answered before Django's routing and DRF's machinery (``shelfwise.fastpath`` with
+"""Cache hits answered before Django's routing and DRF's machinery (``shelfwise.http.fastpath`` with
 ``CustomerRecommendationsApi.fast_answer``) behave exactly like the full path: same body and
 headers, one charge per request, and every refusal (revoked key, suspended store, rate limit,
 bad parameters, unacceptable media type, bad host) as before.
@@ -17,8 +17,8 @@ from django.http import HttpResponse
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from shelfwise import fastpath
-from shelfwise.api import ApiView
+from shelfwise.http import fastpath
+from shelfwise.http.views import ApiView
 from shelfwise.wsgi import application
 from tenants.models import ApiKey, Plan, Tenant
 from tenants.services import apikey_revoke, tenant_reactivate, tenant_suspend
@@ -231,7 +231,7 @@ def test_a_bad_host_or_a_cross_origin_call_gets_the_full_paths_answer(store: Ten
 def test_a_hit_is_logged_counted_and_keeps_the_callers_request_id(
     store: TenantHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from shelfwise import traffic
+    from shelfwise.observability import traffic
 
     api = wsgi_client(store.key)
     assert get(api, "c7")["X-Shelfwise-Cache"] in {"miss", "hit"}

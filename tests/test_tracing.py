@@ -19,7 +19,7 @@ from django_tenants.utils import tenant_context
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from recommendations.models import TrainingJob
-from shelfwise.devservers import free_port
+from shelfwise.dev.servers import free_port
 from tests.conftest import TenantHandle, make_tenant, start_app_server, start_worker, stop_process
 from tests.stores import load_taste_store
 from tests.test_registry import train_now
@@ -149,7 +149,7 @@ def test_nothing_is_installed_without_an_endpoint(monkeypatch: pytest.MonkeyPatc
     from opentelemetry import trace
     from opentelemetry.sdk.trace import TracerProvider
 
-    from shelfwise import tracing
+    from shelfwise.observability import tracing
 
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shelfwise import traffic
+from shelfwise.observability import traffic
 from tests.conftest import TenantHandle
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,8 @@ import time
 import pytest
 from django.db import connection
 
-from recommendations.artifacts import bundle_verify, model_storage
 from recommendations.models import ModelVersion, TrainingJob
+from recommendations.registry.bundles import bundle_verify, model_storage
 from tenants.models import AuditLogEntry
 from tests.conftest import TenantHandle, WorkerProcess, make_tenant
 from tests.stores import load_taste_store

@@ -9,13 +9,13 @@ import orjson
 from django.db import connection, transaction
 from django.utils import timezone
 
-from catalog.features import features_forget_customer
+from catalog.contracts import CustomerFields, RowError
 from catalog.hooks import customer_erased_notify
 from catalog.models import Customer, Event
-from catalog.schemas import CustomerFields, RowError
+from catalog.online_features import features_forget_customer
 from catalog.services import usage
 from catalog.services.rows import BatchResult, quota_error
-from shelfwise.tenancy import bulk_cursor
+from shelfwise.datastores.postgres import bulk_cursor
 
 CUSTOMER_TABLE = Customer._meta.db_table
 EVENT_TABLE = Event._meta.db_table

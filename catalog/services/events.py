@@ -17,15 +17,15 @@ from typing import Any
 import orjson
 from django.db import transaction
 
-from catalog.features import EventFeature, features_record_events
+from catalog.contracts import EventIn, RowError, event_time_bounds, validate_rows
 from catalog.hooks import events_ingested_notify
 from catalog.models import Customer, Event, Item
-from catalog.schemas import EventIn, RowError, event_time_bounds, validate_rows
+from catalog.online_features import EventFeature, features_record_events
 from catalog.services import usage
 from catalog.services.context import IngestContext
 from catalog.services.rows import BatchResult, ids_for, insert_stubs, quota_error
-from shelfwise.metrics import events_ingested
-from shelfwise.tenancy import bulk_cursor
+from shelfwise.datastores.postgres import bulk_cursor
+from shelfwise.observability.metrics import events_ingested
 
 EVENT_TABLE = Event._meta.db_table
 ITEM_TABLE = Item._meta.db_table

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 
+from catalog.contracts import ItemIn, validate_rows
 from catalog.importers import SourceRow
-from catalog.schemas import ItemIn, validate_rows
 from catalog.services.context import IngestContext
 from catalog.services.events import events_ingest
 from catalog.services.items import items_upsert

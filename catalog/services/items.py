@@ -10,13 +10,13 @@ import orjson
 from django.db import transaction
 from django.utils import timezone
 
-from catalog.features import features_forget_items
+from catalog.contracts import ItemFields, RowError
 from catalog.hooks import items_changed_notify
 from catalog.models import Item
-from catalog.schemas import ItemFields, RowError
+from catalog.online_features import features_forget_items
 from catalog.services import usage
 from catalog.services.rows import BatchResult, quota_error
-from shelfwise.tenancy import bulk_cursor
+from shelfwise.datastores.postgres import bulk_cursor
 
 ITEM_TABLE = Item._meta.db_table
 

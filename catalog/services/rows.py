@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from catalog.schemas import RowError
-from shelfwise.tenancy import bulk_cursor
+from catalog.contracts import RowError
+from shelfwise.datastores.postgres import bulk_cursor
 
 MAX_REPORTED_ERRORS = 1000
 

@@ -38,7 +38,7 @@ TMP = "/tmp"  # noqa: S108 - the containers' tmpfs mount point, not a temporary 
 def code_env_names() -> set[str]:
     """Every string literal in the project's Python packages that looks like an env var name."""
     names: set[str] = set()
-    for package in ("shelfwise", "tenants", "catalog", "recommendations", "dashboard"):
+    for package in ("shelfwise", "tenants", "catalog", "recommendations", "support", "dashboard"):
         for path in (ROOT / package).rglob("*.py"):
             names.update(re.findall(r"[\"']([A-Z][A-Z0-9_]{2,})[\"']", path.read_text()))
     return names
@@ -104,7 +104,7 @@ def role_errors(compose: dict) -> list[str]:
         for name in sorted({"postgres", "redis", "web", "beat", *ONE_OFF, *workers} - set(services))
     ]
     if "migrate_schemas" not in services.get("migrate", {}).get("command", []):
-        errors.append("migrate: must run `manage.py migrate_schemas` (as shelfwise/devrun.py does)")
+        errors.append("migrate: must run `manage.py migrate_schemas` (as shelfwise/dev/run.py does)")
     web = services.get("web", {})
     if "/healthz" not in json.dumps(web.get("healthcheck")) or not any(
         str(port).endswith(":8000") for port in web.get("ports", [])

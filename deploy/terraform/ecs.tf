@@ -3,7 +3,7 @@
 # deploy) and ops (an operator's pg_dump / pg_restore shell through ECS Exec).
 #
 #   service          command                                               scaled by
-#   web              gunicorn (shelfwise/gunicorn_conf.py)                  ALB requests/target, CPU
+#   web              gunicorn (shelfwise/server/gunicorn_conf.py)                  ALB requests/target, CPU
 #   worker-default   celery worker -Q default                              fixed count
 #   worker-training  celery worker -Q training                             fixed count
 #   worker-scoring   celery worker -Q scoring                              CPU (+ queue backlog)
@@ -95,7 +95,7 @@ locals {
   # taking tasks and finishes the running ones (warm shutdown).
   roles = {
     web = {
-      command      = ["gunicorn", "-c", "shelfwise/gunicorn_conf.py", "shelfwise.wsgi:application"]
+      command      = ["gunicorn", "-c", "shelfwise/server/gunicorn_conf.py", "shelfwise.wsgi:application"]
       cpu          = var.web_cpu
       memory       = var.web_memory
       task_role    = aws_iam_role.task_models_read.arn
@@ -223,7 +223,7 @@ locals {
         name                   = "metrics"
         image                  = local.image
         essential              = false
-        command                = ["gunicorn", "-c", "shelfwise/gunicorn_conf.py", "shelfwise.wsgi:application"]
+        command                = ["gunicorn", "-c", "shelfwise/server/gunicorn_conf.py", "shelfwise.wsgi:application"]
         user                   = "10001:10001"
         readonlyRootFilesystem = true
         dependsOn              = [{ containerName = "tmp-permissions", condition = "SUCCESS" }]

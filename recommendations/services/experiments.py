@@ -14,7 +14,7 @@ from catalog.models import Event
 from recommendations.models import Experiment, ImpressionCount, Scenario
 from recommendations.serving.cache import impressions_key
 from recommendations.serving.config import serving_changed
-from shelfwise.redis_client import redis_call
+from shelfwise.datastores.redis_client import redis_call
 from tenants.models import Tenant
 from tenants.services import audit_record
 

@@ -14,7 +14,8 @@ import scipy.sparse as sp
 from django.db import connection, transaction
 from django.utils import timezone
 
-from recommendations.artifacts import (
+from recommendations.models import ErasedCustomer, ModelVersion
+from recommendations.registry.bundles import (
     MANIFEST,
     BundleError,
     bundle_delete,
@@ -22,8 +23,7 @@ from recommendations.artifacts import (
     bundle_verify,
     model_storage,
 )
-from recommendations.hooks import version_promoted_notify
-from recommendations.models import ErasedCustomer, ModelVersion
+from recommendations.registry.hooks import version_promoted_notify
 from recommendations.serving.config import serving_changed
 from tenants.models import Tenant
 from tenants.services import audit_record

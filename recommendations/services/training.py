@@ -22,15 +22,15 @@ from django_tenants.utils import schema_context
 
 from catalog.event_settings import event_settings_for
 from catalog.models import Event
-from recommendations.artifacts import BundleError, bundle_delete, bundle_prefix, bundle_write
 from recommendations.models import ModelVersion, TrainingJob
+from recommendations.registry.bundles import BundleError, bundle_delete, bundle_prefix, bundle_write
 from recommendations.services.registry import model_version_promote, model_versions_retain, release_gate
 from recommendations.serving.config import serving_changed
 from recommendations.training.pipeline import InsufficientData, PipelineOptions, run
-from recommendations.training_settings import TrainingSettings, training_settings_for
+from recommendations.training.settings import TrainingSettings, training_settings_for
 from shelfwise.celery import TRANSIENT_ERRORS
-from shelfwise.metrics import training_observed
-from shelfwise.tenancy import current_schema
+from shelfwise.datastores.postgres import current_schema
+from shelfwise.observability.metrics import training_observed
 from tenants.models import Plan, Tenant
 
 logger = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db import transaction
 
 from recommendations.models import Experiment, ModelVersion, Scenario
-from shelfwise.redis_client import redis_call, tenant_key
+from shelfwise.datastores.redis_client import redis_call, tenant_key
 
 DEFAULT_SCENARIO = "default"
 DEFAULT_SOURCE: dict[str, Any] = {"kind": "active"}
@@ -118,7 +118,7 @@ def serving_stamp_key(tenant_id: int) -> str:
     return tenant_key(tenant_id, "serving")
 
 
-# The stamp, read in a view's rate-limit call (shelfwise.api.RedisPrelude; KEYS[3]).
+# The stamp, read in a view's rate-limit call (shelfwise.http.views.RedisPrelude; KEYS[3]).
 STAMP_PRELUDE_BODY = f"return redis.call('GET', KEYS[3]) or '{NO_STAMP}'"
 
 

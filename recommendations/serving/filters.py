@@ -17,7 +17,7 @@ import orjson
 from django.db import connection
 
 from catalog.models import Item
-from shelfwise.errors import VALIDATION_ERROR, Problem
+from shelfwise.http.errors import VALIDATION_ERROR, Problem
 
 PROPERTY_PREFIX = "prop."
 MAX_FILTER_VALUES = 50

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 from django.conf import settings
 
-from recommendations.artifacts import BundleError, bundle_load
+from recommendations.registry.bundles import BundleError, bundle_load
 from recommendations.training.export import session
 
 if TYPE_CHECKING:

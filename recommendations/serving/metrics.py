@@ -1,5 +1,5 @@
 """Serving's own counters. Exposed through the platform's Prometheus metrics (see
-shelfwise.metrics); recording them never fails a request."""
+shelfwise.observability.metrics); recording them never fails a request."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ logger = logging.getLogger(__name__)
 
 def _metrics() -> object | None:
     try:
-        from shelfwise import metrics
-    except ImportError:  # pragma: no cover - shelfwise.metrics is part of the platform
+        from shelfwise.observability import metrics
+    except ImportError:  # pragma: no cover - shelfwise.observability.metrics is part of the platform
         return None
     return metrics
 
@@ -51,7 +51,7 @@ _active_models: tuple[float, list[tuple[str, int, float, float]]] = (0.0, [])
 def active_model_gauges() -> list[Any]:
     """Per store (the ``SHELFWISE_METRICS_MAX_TENANTS`` busiest): the served version, its
     NDCG@10 and its age; read over their schemas in one query, reused for
-    ``SHELFWISE_METRICS_STATE_SECONDS``. Registered with shelfwise.metrics' scrape sources."""
+    ``SHELFWISE_METRICS_STATE_SECONDS``. Registered with shelfwise.observability.metrics' scrape sources."""
     from prometheus_client.core import GaugeMetricFamily
 
     global _active_models  # noqa: PLW0603
@@ -78,8 +78,8 @@ def _active_models_read() -> list[tuple[str, int, float, float]]:
     from psycopg import sql
 
     from recommendations.models import ModelVersion
-    from shelfwise.metrics import tenant_label
-    from shelfwise.tenancy import schemas_having_tables
+    from shelfwise.datastores.postgres import schemas_having_tables
+    from shelfwise.observability.metrics import tenant_label
     from tenants.models import Tenant
 
     tenants = list(

@@ -14,8 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 from django.db import connection, transaction
 
+from catalog.contracts import RATING_VALUE_EPSILON, RATING_VALUE_LIMIT
 from catalog.models import Customer, Event, Item
-from catalog.schemas import RATING_VALUE_EPSILON, RATING_VALUE_LIMIT
 
 CHUNK = 200_000
 

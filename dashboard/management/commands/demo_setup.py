@@ -26,10 +26,10 @@ from catalog.services.imports import events_import, items_import
 from catalog.tasks import usage_refresh
 from recommendations.models import ModelVersion, TrainingJob
 from recommendations.services.training import training_job_request
+from support.services import support_user_create
 from tenants import keys
 from tenants.models import ApiKey, Membership, Tenant
 from tenants.services import apikey_create, tenant_create
-from tenants.support import support_user_create
 
 DEMO_SLUG = "demo"
 DEMO_DATA = settings.BASE_DIR / "data" / "online-retail" / "online_retail.csv.xz"

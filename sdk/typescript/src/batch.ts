@@ -5,7 +5,7 @@
 import { ShelfwiseError, type FieldError } from "./errors.js";
 import type { JsonText } from "./http.js";
 
-/** Rows per request the API accepts (`MAX_BATCH_ROWS` in catalog/schemas.py). */
+/** Rows per request the API accepts (`MAX_BATCH_ROWS` in catalog/contracts.py). */
 export const MAX_BATCH_ROWS = 10_000;
 /** Default body size per request: under the API's 16 MiB limit with room for the envelope. */
 export const MAX_BATCH_BYTES = 15 * 1024 * 1024;

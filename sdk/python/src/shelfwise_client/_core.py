@@ -44,8 +44,8 @@ T = TypeVar("T")
 
 DEFAULT_BASE_URL = "http://localhost:8000/api/v1"
 API_PREFIX = "/api/v1"
-MAX_BATCH_ROWS = 10_000  # catalog.schemas.MAX_BATCH_ROWS: items, customers and events batches
-MAX_RECOMMENDATION_BATCH = 100  # recommendations.serving_apis.BATCH_MAX
+MAX_BATCH_ROWS = 10_000  # catalog.contracts.MAX_BATCH_ROWS: items, customers and events batches
+MAX_RECOMMENDATION_BATCH = 100  # recommendations.apis.serving.BATCH_MAX
 # The API reads batch bodies up to 16 MiB; chunks stay under it with room for the envelope.
 MAX_BATCH_BYTES = 15 * 1024 * 1024
 USER_AGENT = (

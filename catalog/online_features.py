@@ -1,0 +1,268 @@
+"""Online features in Redis, updated as events arrive and read by serving.
+
+Per tenant (keys ``sw:<tenant id>:…``):
+
+- ``c:<customer hash>:recent`` — sorted set item → time of the customer's latest event with it
+  (the newest ``RECENT_ITEMS`` kept): what the customer just looked at, for exclusion and
+  session-style recommendations. Customer ids are hashed in key names so Redis never holds a
+  shopper's raw id (which may be an e-mail address).
+- ``pop`` and ``trend`` — item popularity with exponential time decay (half-lives of 30 days
+  and 1 day), weighted by event type. Counts use *forward decay*: an event at time t adds
+  ``w * 2^((t - epoch) / half_life)``, so old and new events combine exactly without rewriting
+  scores as time passes; the epoch is per tenant and moves forward (scores rescaled) before
+  the exponent could overflow.
+
+Postgres stays the system of record: these are rebuilt from events by `features_rebuild`.
+With Redis unavailable, updates are skipped (and serving falls back to Postgres).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from shelfwise.datastores.redis_client import redis_call, redis_client, tenant_key
+
+RECENT_ITEMS = 100
+RECENT_TTL_SECONDS = 90 * 24 * 3600
+HALF_LIVES = {"pop": 30 * 86400.0, "trend": 1 * 86400.0}
+# Rescale once the largest exponent would pass this many half-lives (2^600 is far from overflow).
+MAX_EXPONENT = 600.0
+
+# Atomically add decayed increments, rescaling them if another writer moved the epoch.
+# KEYS[1] = zset, KEYS[2] = epoch key; ARGV[1] = epoch the increments were computed against,
+# ARGV[2] = half-life (s), then member/increment pairs.
+_DECAYED_ADD_LUA = """
+local epoch = redis.call('GET', KEYS[2])
+if not epoch then
+  redis.call('SET', KEYS[2], ARGV[1])
+  epoch = ARGV[1]
+end
+local scale = 2 ^ ((tonumber(ARGV[1]) - tonumber(epoch)) / tonumber(ARGV[2]))
+for i = 3, #ARGV, 2 do
+  redis.call('ZINCRBY', KEYS[1], tonumber(ARGV[i + 1]) * scale, ARGV[i])
+end
+return epoch
+"""
+
+# Move the epoch forward to ARGV[1] and rescale every score accordingly (tiny ones drop out).
+_RENORMALISE_LUA = """
+local epoch = tonumber(redis.call('GET', KEYS[2]) or ARGV[1])
+local new_epoch = tonumber(ARGV[1])
+if new_epoch <= epoch then return epoch end
+local factor = 2 ^ ((epoch - new_epoch) / tonumber(ARGV[2]))
+redis.call('ZUNIONSTORE', KEYS[1], 1, KEYS[1], 'WEIGHTS', factor)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', 1e-200)
+redis.call('SET', KEYS[2], ARGV[1])
+return new_epoch
+"""
+
+
+# Update many customers' recent-item sets in one round trip. KEYS = the customers' recent
+# keys; ARGV[1] = how many to keep, ARGV[2] = TTL, then for each key: the number of pairs n,
+# a maintenance flag, and n (score, member) pairs. Trimming and refreshing the TTL cost as much
+# as the insert itself, so they run when the set may be new (every member was new) or when the
+# caller's flag says so (about one batch in RECENT_MAINTENANCE_EVERY); readers only look at the
+# newest RECENT_ITEMS, so a set briefly holding a few more is harmless.
+_RECENT_LUA = """
+local keep = tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local i = 3
+for k = 1, #KEYS do
+  local n = tonumber(ARGV[i])
+  local maintain = ARGV[i + 1] == '1'
+  i = i + 2
+  local added = redis.call('ZADD', KEYS[k], 'GT', unpack(ARGV, i, i + 2 * n - 1))
+  i = i + 2 * n
+  if maintain or added == n then
+    redis.call('ZREMRANGEBYRANK', KEYS[k], 0, -(keep + 1))
+    redis.call('EXPIRE', KEYS[k], ttl)
+  end
+end
+return #KEYS
+"""
+RECENT_MAINTENANCE_EVERY = 8
+# Keep each script call's argument list moderate (Lua's stack and Redis' latency).
+_MAX_SCRIPT_ARGS = 20_000
+
+
+@dataclass(frozen=True)
+class EventFeature:
+    """The part of a stored event that online features need."""
+
+    customer_id: str
+    item_id: str
+    timestamp: float  # unix seconds
+    weight: float
+
+
+def customer_hash(customer_id: str) -> str:
+    return hashlib.blake2b(customer_id.encode(), digest_size=10).hexdigest()
+
+
+def customer_key(tenant_id: int, customer_id: str, *parts: object) -> str:
+    """A key under the customer's prefix (everything there is erased with them)."""
+    return tenant_key(tenant_id, "c", customer_hash(customer_id), *parts)
+
+
+def customer_key_pattern(tenant_id: int, customer_id: str) -> str:
+    return tenant_key(tenant_id, "c", customer_hash(customer_id), "*")
+
+
+def popularity_key(tenant_id: int, kind: str) -> str:
+    return tenant_key(tenant_id, kind)
+
+
+def _epoch_key(tenant_id: int, kind: str) -> str:
+    return tenant_key(tenant_id, kind, "epoch")
+
+
+def features_record_events(tenant_id: int, events: Sequence[EventFeature]) -> bool:
+    """Fold stored events into the online features; False if Redis was unavailable."""
+    if not events:
+        return True
+    return redis_call(lambda client: _record(client, tenant_id, events), default=False)
+
+
+def _record(client: redis.Redis, tenant_id: int, events: Sequence[EventFeature]) -> bool:
+    epochs = _epochs(client, tenant_id, max(event.timestamp for event in events))
+    pipe = client.pipeline(transaction=False)
+    for kind, epoch in epochs.items():
+        half_life = HALF_LIVES[kind]
+        increments: dict[str, float] = defaultdict(float)
+        for event in events:
+            if event.weight:
+                increments[event.item_id] += event.weight * 2 ** ((event.timestamp - epoch) / half_life)
+        args: list[bytes | str | float] = [epoch, half_life]
+        for item_id, increment in increments.items():
+            if math.isfinite(increment) and increment:
+                args += [item_id, repr(increment)]
+        if len(args) > 2:
+            _script(client, _DECAYED_ADD_LUA)(
+                keys=[popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind)], args=args, client=pipe
+            )
+    _queue_recent(pipe, client, tenant_id, events)
+    pipe.execute()
+    return True
+
+
+def _epochs(client: redis.Redis, tenant_id: int, newest: float) -> dict[str, float]:
+    """Each popularity list's epoch, moved forward (scores rescaled) if ``newest`` is too far past it."""
+    kinds = list(HALF_LIVES)
+    raw_epochs = client.mget([_epoch_key(tenant_id, kind) for kind in kinds])
+    epochs: dict[str, float] = {}
+    for kind, raw in zip(kinds, raw_epochs, strict=True):
+        half_life = HALF_LIVES[kind]
+        epoch = float(raw) if raw is not None else newest - 8 * half_life
+        if (newest - epoch) / half_life > MAX_EXPONENT:
+            epoch = newest - 8 * half_life
+            client.eval(
+                _RENORMALISE_LUA, 2, popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind), epoch, half_life
+            )
+        epochs[kind] = epoch
+    return epochs
+
+
+def _queue_recent(pipe: Any, client: redis.Redis, tenant_id: int, events: Sequence[EventFeature]) -> None:
+    """Add the customers' latest items to their recent sets (one script call per ~20k arguments)."""
+    recent: dict[str, dict[str, float]] = defaultdict(dict)
+    for event in events:
+        items = recent[event.customer_id]
+        if event.timestamp > items.get(event.item_id, -math.inf):
+            items[event.item_id] = event.timestamp
+    script = _script(client, _RECENT_LUA)
+    keys: list[str] = []
+    args: list[bytes | str | int] = [RECENT_ITEMS, RECENT_TTL_SECONDS]
+    for customer_id, items in recent.items():
+        keys.append(customer_key(tenant_id, customer_id, "recent"))
+        args.append(len(items))
+        args.append(1 if random.random() * RECENT_MAINTENANCE_EVERY < 1 else 0)  # noqa: S311 - not security
+        for item_id, timestamp in items.items():
+            args += [b"%.3f" % timestamp, item_id]
+        if len(args) + len(keys) > _MAX_SCRIPT_ARGS:
+            script(keys=keys, args=args, client=pipe)
+            keys, args = [], [RECENT_ITEMS, RECENT_TTL_SECONDS]
+    if keys:
+        script(keys=keys, args=args, client=pipe)
+
+
+_scripts: dict[str, Any] = {}
+
+
+def _script(client: redis.Redis, source: str) -> Any:
+    """A registered script: called by hash (EVALSHA), reloaded by redis-py if Redis forgot it."""
+    script = _scripts.get(source)
+    if script is None:
+        script = client.register_script(source)
+        _scripts[source] = script
+    return script
+
+
+def recent_items(tenant_id: int, customer_id: str, limit: int = RECENT_ITEMS) -> list[str] | None:
+    """The customer's most recent items, newest first; None if Redis is unavailable."""
+
+    def read(client: redis.Redis) -> list[str]:
+        members: list[bytes] = client.zrevrange(customer_key(tenant_id, customer_id, "recent"), 0, limit - 1)  # type: ignore[assignment]
+        return [member.decode() for member in members]
+
+    return redis_call(read, default=None)
+
+
+def recent_items_with_times(
+    tenant_id: int, customer_id: str, limit: int = RECENT_ITEMS
+) -> list[tuple[str, float]] | None:
+    """The customer's most recent items with the time of their last event, newest first; None if
+    Redis is unavailable."""
+
+    def read(client: redis.Redis) -> list[tuple[str, float]]:
+        pairs: list[tuple[bytes, float]] = client.zrevrange(  # type: ignore[assignment]
+            customer_key(tenant_id, customer_id, "recent"), 0, limit - 1, withscores=True
+        )
+        return [(member.decode(), float(score)) for member, score in pairs]
+
+    return redis_call(read, default=None)
+
+
+def popular_items(tenant_id: int, kind: str, limit: int) -> list[tuple[str, float]] | None:
+    """Top items by decayed popularity (``pop`` or ``trend``); None if Redis is unavailable."""
+
+    def read(client: redis.Redis) -> list[tuple[str, float]]:
+        pairs: list[tuple[bytes, float]] = client.zrevrange(  # type: ignore[assignment]
+            popularity_key(tenant_id, kind), 0, limit - 1, withscores=True
+        )
+        return [(member.decode(), float(score)) for member, score in pairs]
+
+    return redis_call(read, default=None)
+
+
+def features_forget_customer(tenant_id: int, customer_id: str) -> int:
+    """Delete every key under the customer's prefix. Raises if Redis is unreachable (erasure
+    must not silently leave data behind)."""
+    client = redis_client()
+    keys = list(client.scan_iter(match=customer_key_pattern(tenant_id, customer_id), count=1000))
+    return int(client.unlink(*keys)) if keys else 0
+
+
+def features_forget_items(tenant_id: int, item_ids: Iterable[str]) -> None:
+    """Drop items from the popularity lists (deleted items)."""
+    members = list(item_ids)
+    if not members:
+        return
+    redis_call(
+        lambda client: [client.zrem(popularity_key(tenant_id, kind), *members) for kind in HALF_LIVES],
+        default=None,
+    )
+
+
+def features_reset(tenant_id: int) -> None:
+    """Drop the popularity lists (before a rebuild)."""
+    client = redis_client()
+    for kind in HALF_LIVES:
+        client.delete(popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind))
