@@ -17,7 +17,7 @@ PIP_AUDIT_VERSION := 2.10.1
 help:
 	@echo "make run      start the platform (embedded PostgreSQL + Redis, demo store, web, workers, beat)"
 	@echo "make test     run the test suite against throw-away servers"
-	@echo "make lint     ruff + mypy + bandit + deployment files (hadolint, compose, kubernetes, terraform + checkov)"
+	@echo "make lint     ruff + mypy + import-linter (layers) + bandit + deployment files (hadolint, compose, kubernetes, terraform + checkov)"
 	@echo "make audit    pip-audit of the locked dependencies (needs PyPI's JSON API or OSV; fails closed)"
 	@echo "make bench    benchmarks (bench/)"
 	@echo "make soak     10 minutes of mixed traffic at half the measured peak (not in make test)"
@@ -70,6 +70,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 	UV=$(UV) PYTHON=$(PYTHON) deploy/lint/run.sh
 	UV=$(UV) deploy/lint/terraform.sh
 	$(UV) tool run --from 'bandit[toml]==$(BANDIT_VERSION)' bandit -q -c pyproject.toml -r shelfwise tenants catalog recommendations support dashboard

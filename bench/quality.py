@@ -74,7 +74,7 @@ def _run(data: Path, seed: int) -> dict[str, Any]:
     tenant = tenant_create(slug="quality", name="MovieLens 100K", plan_code="enterprise", actor="bench").tenant
     results: dict[str, Any] = {}
     with tenant_context(tenant):
-        summary = events_import(tenant=tenant, rows=event_reader("movielens", data / "u.data"))
+        summary = events_import(rows=event_reader("movielens", data / "u.data"))
         if summary.stored != 100_000:
             raise SystemExit(f"expected 100,000 ratings, stored {summary.stored}")
         base = {"weights": {"rating": 1.0}, "protocol": "random", "seed": seed, "holdout": 0.2, "binarize": True}

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from pydantic import Field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog import selectors
 from catalog.contracts import (
+    EVENT_TYPE_RE,
     MAX_BATCH_ROWS,
+    NO_NUL_RE,
     CustomerBatch,
     CustomerBatchIn,
     CustomerIn,
@@ -35,10 +38,11 @@ from catalog.services.events import events_ingest
 from catalog.services.items import item_delete, item_upsert, items_upsert
 from catalog.services.rows import BatchResult
 from shelfwise.http.errors import NOT_FOUND, VALIDATION_ERROR, Problem, problem_type
+from shelfwise.http.input import OpenApiSchema, QueryDateTime, QueryModel, QueryOptionalBool, parse_body, parse_query
+from shelfwise.http.openapi import query_parameters
 from shelfwise.http.pagination import DEFAULT_LIMIT, MAX_LIMIT
-from shelfwise.http.views import ApiView, OutputSerializer, parse_body, parse_query, reject_unknown_query_params
+from shelfwise.http.views import ApiView, OutputSerializer
 from tenants import keys
-from tenants.authentication import principal_of
 
 QUOTA_EXCEEDED = problem_type(
     "quota_exceeded", 403, "Quota exceeded", "The store's plan does not allow more; see the plan's limits."
@@ -152,27 +156,48 @@ def _batch_response(result: BatchResult, *, events: bool) -> Response:
 # --------------------------------------------------------------------------- query shapes
 
 
-class _PageQuery(serializers.Serializer[Any]):
-    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
-    cursor = serializers.CharField(required=False, max_length=500)
+# Documented exactly as when these were DRF serializers (docs/openapi.yaml is the contract).
+_DATETIME_DOC = OpenApiSchema({"type": "string", "format": "date-time"})
+_OPTIONAL_BOOL_DOC = OpenApiSchema({"type": ["boolean", "null"]})
+
+
+class _PageQuery(QueryModel):
+    limit: Annotated[
+        int,
+        Field(ge=1, le=MAX_LIMIT),
+        OpenApiSchema({"type": "integer", "maximum": MAX_LIMIT, "minimum": 1, "default": DEFAULT_LIMIT}),
+    ] = DEFAULT_LIMIT
+    cursor: Annotated[
+        str | None,
+        Field(max_length=500, pattern=NO_NUL_RE),
+        OpenApiSchema({"type": "string", "minLength": 1, "maxLength": 500}),
+    ] = None
 
 
 class ItemListQuery(_PageQuery):
-    category = serializers.CharField(required=False, max_length=200)
-    in_stock = serializers.BooleanField(required=False, allow_null=True, default=None)
-    updated_since = serializers.DateTimeField(required=False)
-    include_deleted = serializers.BooleanField(required=False, default=False)
+    category: Annotated[
+        str | None,
+        Field(max_length=200, pattern=NO_NUL_RE),
+        OpenApiSchema({"type": "string", "minLength": 1, "maxLength": 200}),
+    ] = None
+    in_stock: Annotated[QueryOptionalBool, _OPTIONAL_BOOL_DOC] = None
+    updated_since: Annotated[QueryDateTime | None, _DATETIME_DOC] = None
+    include_deleted: Annotated[bool, OpenApiSchema({"type": "boolean", "default": False})] = False
 
 
 class CustomerListQuery(_PageQuery):
-    updated_since = serializers.DateTimeField(required=False)
-    anonymous = serializers.BooleanField(required=False, allow_null=True, default=None)
+    updated_since: Annotated[QueryDateTime | None, _DATETIME_DOC] = None
+    anonymous: Annotated[QueryOptionalBool, _OPTIONAL_BOOL_DOC] = None
 
 
 class EventListQuery(_PageQuery):
-    type = serializers.RegexField(r"^[a-z][a-z0-9_]{0,39}$", required=False)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    type: Annotated[
+        str | None,
+        Field(pattern=EVENT_TYPE_RE),
+        OpenApiSchema({"type": "string", "minLength": 1, "pattern": EVENT_TYPE_RE}),
+    ] = None
+    since: Annotated[QueryDateTime | None, _DATETIME_DOC] = None
+    until: Annotated[QueryDateTime | None, _DATETIME_DOC] = None
 
 
 _ID_PARAM = {"type": str, "location": OpenApiParameter.PATH}
@@ -188,7 +213,7 @@ class ItemDetailApi(ApiView):
 
     @extend_schema(operation_id="item_get", responses=ItemOut, tags=["items"])
     def get(self, request: Request, item_id: str) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         item = selectors.item_get(external_id=_path_id(item_id))
         if item is None:
             raise Problem(NOT_FOUND)
@@ -202,7 +227,7 @@ class ItemDetailApi(ApiView):
         description="Create the item or replace all its fields (omitted fields reset to their defaults).",
     )
     def put(self, request: Request, item_id: str) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         external_id = _path_id(item_id)
         fields: ItemPut = parse_body(request, ItemPut)
         if fields.item_id is not None and fields.item_id != external_id:
@@ -210,18 +235,16 @@ class ItemDetailApi(ApiView):
                 VALIDATION_ERROR,
                 errors=[{"field": "item_id", "code": "mismatch", "message": "differs from the id in the path"}],
             )
-        context = IngestContext.load(principal_of(request).tenant)
-        item, created, error = item_upsert(
-            external_id=external_id, fields=fields, max_items=context.max_items, tenant_id=context.tenant_id
-        )
+        context = IngestContext.load()
+        item, created, error = item_upsert(external_id=external_id, fields=fields, max_items=context.max_items)
         if error is not None:
             raise _row_error_problem(error)
         return Response(ItemOut(item).data, status=201 if created else 200)
 
     @extend_schema(operation_id="item_delete", responses={204: None}, tags=["items"])
     def delete(self, request: Request, item_id: str) -> Response:
-        reject_unknown_query_params(request, set())
-        if not item_delete(external_id=_path_id(item_id), tenant_id=principal_of(request).tenant_id):
+        parse_query(request)
+        if not item_delete(external_id=_path_id(item_id)):
             raise Problem(NOT_FOUND)
         return Response(status=204)
 
@@ -234,14 +257,13 @@ class ItemBatchApi(ApiView):
 
     @extend_schema(operation_id="items_batch", request=ItemBatch, responses=UpsertBatchResult, tags=["items"])
     def post(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         batch: ItemBatchIn = parse_body(request, ItemBatchIn)
         valid, errors = validate_rows(ItemIn, batch.items)
-        context = IngestContext.load(principal_of(request).tenant)
+        context = IngestContext.load()
         result = items_upsert(
             rows=[(index, row.item_id, row) for index, row in valid],
             max_items=context.max_items,
-            tenant_id=context.tenant_id,
         )
         result.received = len(batch.items)
         result.errors.extend(errors)
@@ -253,16 +275,18 @@ class ItemListApi(ApiView):
 
     required_scopes = keys.SCOPE_INGEST
 
-    @extend_schema(operation_id="items_list", parameters=[ItemListQuery], responses=ItemPageOut, tags=["items"])
+    @extend_schema(
+        operation_id="items_list", parameters=query_parameters(ItemListQuery), responses=ItemPageOut, tags=["items"]
+    )
     def get(self, request: Request) -> Response:
         query = parse_query(request, ItemListQuery)
         page = selectors.item_list(
-            category=query.get("category"),
-            in_stock=query.get("in_stock"),
-            updated_since=query.get("updated_since"),
-            include_deleted=query["include_deleted"],
-            cursor=query.get("cursor"),
-            limit=query["limit"],
+            category=query.category,
+            in_stock=query.in_stock,
+            updated_since=query.updated_since,
+            include_deleted=query.include_deleted,
+            cursor=query.cursor,
+            limit=query.limit,
         )
         return Response({"results": ItemOut(page.results, many=True).data, "next_cursor": page.next_cursor})
 
@@ -277,7 +301,7 @@ class CustomerDetailApi(ApiView):
 
     @extend_schema(operation_id="customer_get", responses=CustomerOut, tags=["customers"])
     def get(self, request: Request, customer_id: str) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         customer = selectors.customer_get(external_id=_path_id(customer_id))
         if customer is None:
             raise Problem(NOT_FOUND)
@@ -290,7 +314,7 @@ class CustomerDetailApi(ApiView):
         tags=["customers"],
     )
     def put(self, request: Request, customer_id: str) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         external_id = _path_id(customer_id)
         fields: CustomerPut = parse_body(request, CustomerPut)
         if fields.customer_id is not None and fields.customer_id != external_id:
@@ -298,7 +322,7 @@ class CustomerDetailApi(ApiView):
                 VALIDATION_ERROR,
                 errors=[{"field": "customer_id", "code": "mismatch", "message": "differs from the id in the path"}],
             )
-        context = IngestContext.load(principal_of(request).tenant)
+        context = IngestContext.load()
         customer, created, error = customer_upsert(
             external_id=external_id, fields=fields, max_customers=context.max_customers
         )
@@ -314,9 +338,9 @@ class CustomerDetailApi(ApiView):
         "Answers 204 also when there is nothing (left) to erase.",
     )
     def delete(self, request: Request, customer_id: str) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         if external_id_ok(customer_id):
-            customer_erase(tenant_id=principal_of(request).tenant_id, external_id=customer_id)
+            customer_erase(external_id=customer_id)
         return Response(status=204)
 
 
@@ -328,10 +352,10 @@ class CustomerBatchApi(ApiView):
         operation_id="customers_batch", request=CustomerBatch, responses=UpsertBatchResult, tags=["customers"]
     )
     def post(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         batch: CustomerBatchIn = parse_body(request, CustomerBatchIn)
         valid, errors = validate_rows(CustomerIn, batch.customers)
-        context = IngestContext.load(principal_of(request).tenant)
+        context = IngestContext.load()
         result = customers_upsert(
             rows=[(index, row.customer_id, row) for index, row in valid], max_customers=context.max_customers
         )
@@ -344,15 +368,18 @@ class CustomerListApi(ApiView):
     required_scopes = keys.SCOPE_INGEST
 
     @extend_schema(
-        operation_id="customers_list", parameters=[CustomerListQuery], responses=CustomerPageOut, tags=["customers"]
+        operation_id="customers_list",
+        parameters=query_parameters(CustomerListQuery),
+        responses=CustomerPageOut,
+        tags=["customers"],
     )
     def get(self, request: Request) -> Response:
         query = parse_query(request, CustomerListQuery)
         page = selectors.customer_list(
-            updated_since=query.get("updated_since"),
-            anonymous=query.get("anonymous"),
-            cursor=query.get("cursor"),
-            limit=query["limit"],
+            updated_since=query.updated_since,
+            anonymous=query.anonymous,
+            cursor=query.cursor,
+            limit=query.limit,
         )
         return Response({"results": CustomerOut(page.results, many=True).data, "next_cursor": page.next_cursor})
 
@@ -363,7 +390,10 @@ class CustomerEventsApi(ApiView):
     required_scopes = keys.SCOPE_INGEST
 
     @extend_schema(
-        operation_id="customer_events", parameters=[EventListQuery], responses=EventPageOut, tags=["customers"]
+        operation_id="customer_events",
+        parameters=query_parameters(EventListQuery),
+        responses=EventPageOut,
+        tags=["customers"],
     )
     def get(self, request: Request, customer_id: str) -> Response:
         query = parse_query(request, EventListQuery)
@@ -372,11 +402,11 @@ class CustomerEventsApi(ApiView):
             raise Problem(NOT_FOUND)
         page = selectors.customer_events(
             customer=customer,
-            event_type=query.get("type"),
-            since=query.get("since"),
-            until=query.get("until"),
-            cursor=query.get("cursor"),
-            limit=query["limit"],
+            event_type=query.type,
+            since=query.since,
+            until=query.until,
+            cursor=query.cursor,
+            limit=query.limit,
         )
         return Response({"results": EventOut(page.results, many=True).data, "next_cursor": page.next_cursor})
 
@@ -400,8 +430,8 @@ class EventCreateApi(ApiView):
         "the store's settings turn that off.",
     )
     def post(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         batch: EventBatchIn = parse_body(request, EventBatchIn)
-        context = IngestContext.load(principal_of(request).tenant)
+        context = IngestContext.load()
         result = events_ingest(rows=batch.events, context=context)
         return _batch_response(result, events=True)

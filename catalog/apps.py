@@ -6,7 +6,8 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog, customers and events"
 
     def ready(self) -> None:
-        from catalog.event_settings import EventSettings, on_event_settings_changed
+        from catalog.event_settings import EventSettings
+        from catalog.listeners import on_event_settings_changed
         from tenants.store_settings import settings_changed_listen, settings_section_register
 
         settings_section_register("events", EventSettings)

@@ -72,15 +72,3 @@ def event_settings_for(tenant: Tenant) -> EventSettings:
     """The tenant's event settings with defaults applied (reads the public tenant row)."""
     settings_json = Tenant.objects.filter(pk=tenant.pk).values_list("settings", flat=True).first() or {}
     return settings_section_get(settings_json, "events", EventSettings)
-
-
-def on_event_settings_changed(tenant_id: int, before: object, after: object) -> None:
-    """New weights change popularity: recompute it from the events, in the tenant's schema."""
-    if not isinstance(before, EventSettings) or not isinstance(after, EventSettings) or before.weights == after.weights:
-        return
-    from django_tenants.utils import tenant_context
-
-    from catalog.tasks import features_rebuild
-
-    with tenant_context(Tenant.objects.get(pk=tenant_id)):
-        features_rebuild.delay()

@@ -103,17 +103,18 @@ class EventFeature:
     weight: float
 
 
-def customer_hash(customer_id: str) -> str:
+def customer_key_hash(customer_id: str) -> str:
+    """What stands for a customer in Redis key names (Redis never holds a shopper's raw id)."""
     return hashlib.blake2b(customer_id.encode(), digest_size=10).hexdigest()
 
 
 def customer_key(tenant_id: int, customer_id: str, *parts: object) -> str:
     """A key under the customer's prefix (everything there is erased with them)."""
-    return tenant_key(tenant_id, "c", customer_hash(customer_id), *parts)
+    return tenant_key(tenant_id, "c", customer_key_hash(customer_id), *parts)
 
 
 def customer_key_pattern(tenant_id: int, customer_id: str) -> str:
-    return tenant_key(tenant_id, "c", customer_hash(customer_id), "*")
+    return tenant_key(tenant_id, "c", customer_key_hash(customer_id), "*")
 
 
 def popularity_key(tenant_id: int, kind: str) -> str:

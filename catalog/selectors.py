@@ -165,3 +165,38 @@ def item_categories(*, external_id: str) -> list[str] | None:
         .first()
     )
     return None if row is None else list(row)
+
+
+def events_at_least(count: int) -> int:
+    """min(count, number of events) without counting a big table."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {Event._meta.db_table} LIMIT %s) s", [count])  # noqa: S608
+        return int(cursor.fetchone()[0])
+
+
+def events_estimated_count() -> int:
+    """PostgreSQL's estimate of the events table's rows (no count over a big table)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass", [Event._meta.db_table]
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def customers_most_active(*, limit: int) -> list[str]:
+    """The customers with the most events (their ids), most active first."""
+    from django.db.models import Count
+
+    return list(
+        Event.objects.values_list("customer__external_id", flat=True).annotate(n=Count("id")).order_by("-n")[:limit]
+    )
+
+
+def item_deleted_ids() -> set[str]:
+    """The ids of the store's deleted items."""
+    return set(Item.objects.filter(deleted_at__isnull=False).values_list("external_id", flat=True))

@@ -9,7 +9,6 @@ import logging
 from typing import Any
 
 from celery import shared_task
-from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -18,6 +17,7 @@ from catalog.models import Event
 from catalog.online_features import EventFeature, features_record_events, features_reset
 from catalog.services import usage
 from shelfwise.datastores.postgres import current_schema
+from tenants.current import tenant_current
 from tenants.models import Tenant
 from tenants.services import tenant_usage_record
 
@@ -26,17 +26,10 @@ logger = logging.getLogger(__name__)
 REBUILD_CHUNK = 20_000
 
 
-def _current_tenant() -> Tenant:
-    tenant = getattr(connection, "tenant", None)
-    if tenant is None or current_schema() == "public":
-        raise RuntimeError("this task must run in a tenant's schema")
-    return Tenant.objects.get(schema_name=current_schema())
-
-
 @shared_task(name="catalog.tasks.usage_refresh", queue="default")
 def usage_refresh() -> dict[str, Any]:
     """Recount the tenant's items, customers and this month's events onto its public row."""
-    tenant = _current_tenant()
+    tenant = tenant_current()
     counts = usage.usage_recount()
     month = f"{timezone.now():%Y-%m}"
     counts["events_this_month"] = usage.usage_get(metric=usage.EVENTS, period=month)
@@ -58,7 +51,7 @@ def usage_refresh_all() -> int:
 def features_rebuild() -> dict[str, Any]:
     """Recompute popularity and recent items in Redis from all of the tenant's events (after
     event weights changed, or Redis lost its data)."""
-    tenant = _current_tenant()
+    tenant = tenant_current()
     settings = event_settings_for(tenant)
     features_reset(tenant.pk)
     events = (

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 from dashboard.access import actor_of, member_required
 from dashboard.forms import ExperimentForm, ScenarioForm, VariantFormSet
 from dashboard.views import context_for
+from recommendations import selectors as recommendation_selectors
 from recommendations.models import Experiment, Scenario
 from recommendations.services.experiments import (
     ExperimentError,
@@ -65,7 +66,7 @@ def experiments(request: HttpRequest) -> HttpResponse:
 @member_required()
 @require_http_methods(["POST"])
 def scenario_remove(request: HttpRequest, key: str) -> HttpResponse:
-    scenario = Scenario.objects.filter(key=key).first()
+    scenario = recommendation_selectors.scenario_get(key=key)
     if scenario is None:
         raise Http404
     try:
@@ -122,7 +123,7 @@ def experiment_new(request: HttpRequest) -> HttpResponse:
 
 
 def _experiment(experiment_id: int) -> Experiment:
-    row = Experiment.objects.select_related("scenario").filter(pk=experiment_id).first()
+    row = recommendation_selectors.experiment_get(experiment_id=experiment_id)
     if row is None:
         raise Http404
     return row

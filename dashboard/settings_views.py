@@ -25,7 +25,7 @@ from catalog.services import usage
 from dashboard.access import actor_of, can_change, member_required, store_of
 from dashboard.forms import EventWeightsForm, InviteForm, JoinExistingForm, JoinNewForm, RoleForm, TrainingSettingsForm
 from dashboard.views import context_for
-from recommendations.services.training import trainings_in_window
+from recommendations.selectors import trainings_in_window
 from recommendations.training.settings import TrainingSettings
 from shelfwise.http.login_throttle import LoginThrottled, password_attempt
 from tenants.models import ApiKey, Invitation, Membership, Tenant

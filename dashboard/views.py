@@ -22,7 +22,8 @@ from catalog.models import Customer, Event, Item
 from dashboard import selectors
 from dashboard.access import actor_of, can_change, member_required, store_of
 from dashboard.forms import ApiKeyForm, ConfirmForm, StoreAuthenticationForm
-from recommendations.models import ModelVersion, Scenario, TrainingJob
+from recommendations import selectors as recommendation_selectors
+from recommendations.models import Scenario, TrainingJob
 from recommendations.services.registry import PromotionRefused, model_version_promote, model_version_rollback
 from recommendations.services.training import TrainingAlreadyRunning, TrainingRefused, training_job_request
 from recommendations.serving import engine
@@ -88,7 +89,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "cache": selectors.cache_per_day(store.pk, period),
         "traffic": selectors.api_traffic(store.pk, period),
     }
-    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    active = recommendation_selectors.model_version_active()
     return render(
         request,
         "dashboard/overview.html",
@@ -204,12 +205,10 @@ def _with_titles(served: engine.Served | None) -> dict[str, Any] | None:
 
 @member_required()
 def models(request: HttpRequest) -> HttpResponse:
-    versions = ModelVersion.objects.filter(name="default").order_by("-version")
+    versions = recommendation_selectors.model_version_list(name="default")
     jobs = TrainingJob.objects.order_by("-created_at")[:20]
-    running = TrainingJob.objects.filter(active_slot=True).first()
-    previous = ModelVersion.objects.filter(
-        name="default", status=ModelVersion.Status.RETIRED, artifacts_purged_at__isnull=True
-    ).exists()
+    running = recommendation_selectors.training_job_running()
+    previous = recommendation_selectors.model_version_rollback_exists()
     # ?job=<id> (after "Train now"): follow that job, if it is one of this store's; else the running one.
     followed = running.pk if running else None
     try:
@@ -269,7 +268,7 @@ def _uuid(value: str) -> bool:
 @member_required()
 @require_http_methods(["POST"])
 def model_promote(request: HttpRequest, version: int) -> HttpResponse:
-    row = ModelVersion.objects.filter(name="default", version=version).first()
+    row = recommendation_selectors.model_version_get(version=version)
     if row is None:
         raise Http404
     form = ConfirmForm(request.POST)

@@ -10,7 +10,7 @@ from django_tenants.utils import tenant_context
 
 from recommendations.models import ErasedCustomer
 from recommendations.registry.bundles import model_storage
-from recommendations.services.registry import customer_hash
+from recommendations.services.registry import erasure_hash
 from recommendations.serving.cache import bump_generations, refresh_claim
 from recommendations.serving.config import serving_changed, serving_config
 from tenants.models import Tenant
@@ -50,7 +50,7 @@ def on_customer_erased(tenant_id: int, customer_id: str) -> None:
     """An erased customer is ignored by serving at once; their rows leave the bundles in a task."""
     from recommendations.tasks import erase_customer_from_models
 
-    ErasedCustomer.objects.update_or_create(customer_hash=customer_hash(customer_id), defaults={})
+    ErasedCustomer.objects.update_or_create(customer_hash=erasure_hash(customer_id), defaults={})
     transaction.on_commit(lambda: erase_customer_from_models.delay(customer_id))
 
 

@@ -3,26 +3,25 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from catalog.models import Event
-from recommendations.models import ModelVersion, TrainingJob
+from catalog.selectors import customers_most_active
 from recommendations.services.registry import customer_erase_from_models
 from recommendations.services.training import (
     TrainingAlreadyRunning,
     TrainingRefused,
+    training_due,
     training_job_execute,
     training_job_request,
     training_jobs_reap,
 )
-from recommendations.training.settings import TrainingSettings, training_settings_for
-from shelfwise.datastores.postgres import current_schema
+from recommendations.training.settings import training_settings_for
+from tenants.current import tenant_current
 from tenants.models import Tenant
 
 logger = logging.getLogger(__name__)
@@ -37,36 +36,6 @@ logger = logging.getLogger(__name__)
 def train_model(job_id: str) -> None:
     """Run one training job in the store's schema (redelivered if the worker dies)."""
     training_job_execute(job_id)
-
-
-def _estimated_events() -> int:
-    """PostgreSQL's estimate of the events table's rows (no count over a big table)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT GREATEST(reltuples, 0)::bigint FROM pg_class WHERE oid = %s::regclass", [Event._meta.db_table]
-        )
-        row = cursor.fetchone()
-    return int(row[0]) if row else 0
-
-
-def training_due(now: datetime, settings_: TrainingSettings) -> str | None:  # noqa: PLR0911 - a reason each
-    """Why the current store should be retrained now (a trigger), or None."""
-    if TrainingJob.objects.filter(active_slot=True).exists():
-        return None
-    latest = ModelVersion.objects.order_by("-version").first()
-    events = _estimated_events()
-    if events < settings_.min_interactions:
-        return None
-    if latest is None:
-        return ModelVersion.Trigger.GROWTH  # enough data for a first model
-    if latest.status == ModelVersion.Status.FAILED and latest.created_at > now - timedelta(hours=6):
-        return None  # do not hammer a store whose last attempt failed
-    if now.hour == settings_.schedule_hour_utc and latest.created_at.date() < now.date():
-        return ModelVersion.Trigger.SCHEDULE
-    trained_on = int((latest.data_counts or {}).get("events", 0))
-    if settings_.retrain_growth > 0 and trained_on and events >= trained_on * (1 + settings_.retrain_growth):
-        return ModelVersion.Trigger.GROWTH
-    return None
 
 
 @shared_task(name="recommendations.tasks.trainings_schedule", queue="default")
@@ -109,7 +78,7 @@ def refresh_recommendations(customer_ids: list[str]) -> int:
     from catalog.event_settings import event_settings_for
     from recommendations.serving.engine import CustomerRequest, recommend
 
-    tenant = Tenant.objects.get(schema_name=current_schema())
+    tenant = tenant_current()
     weights = event_settings_for(tenant)
     for customer_id in customer_ids:
         recommend(CustomerRequest(tenant_id=tenant.pk, customer_id=customer_id), weights=weights, warming=True)
@@ -123,15 +92,7 @@ WARM_BATCH = 100
 @shared_task(name="recommendations.tasks.warm_recommendations", queue="scoring")
 def warm_recommendations(version: int) -> int:
     """After a promotion: compute the most active customers' lists with the new version."""
-    from django.db.models import Count
-
-    from catalog.models import Event
-
-    customers = list(
-        Event.objects.values_list("customer__external_id", flat=True)
-        .annotate(n=Count("id"))
-        .order_by("-n")[:WARM_CUSTOMERS]
-    )
+    customers = customers_most_active(limit=WARM_CUSTOMERS)
     for start in range(0, len(customers), WARM_BATCH):
         refresh_recommendations.delay(customers[start : start + WARM_BATCH])
     return len(customers)

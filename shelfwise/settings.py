@@ -1,74 +1,37 @@
 """Django settings for Shelfwise, configured from the environment.
 
-Every variable read here is listed in the README's configuration table. ``SHELFWISE_ENV`` is
-``development`` (default), ``test`` or ``production``. Outside production, when
-``DATABASE_URL``/``REDIS_URL`` are not set, the dev-server state file written by
-``python -m shelfwise.dev.servers start`` supplies them; with neither the settings refuse to
-load rather than guess a server (127.0.0.1:5432/6379 may belong to someone else).
+The environment is read and validated in ``shelfwise.environment`` (every variable is listed in
+the README's configuration table). ``SHELFWISE_ENV`` is ``development`` (default), ``test`` or
+``production``. Outside production, when ``DATABASE_URL``/``REDIS_URL`` are not set, the
+dev-server state file written by ``python -m shelfwise.dev.servers start`` supplies them; with
+neither the settings refuse to load rather than guess a server (127.0.0.1:5432/6379 may belong
+to someone else).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from shelfwise.environment import read_environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-ENVIRONMENT = os.environ.get("SHELFWISE_ENV", "development")
-if ENVIRONMENT not in {"development", "test", "production"}:
-    raise ImproperlyConfigured(f"SHELFWISE_ENV must be development, test or production, not {ENVIRONMENT!r}")
+env = read_environment()
+ENVIRONMENT = env.SHELFWISE_ENV
 PRODUCTION = ENVIRONMENT == "production"
 TESTING = ENVIRONMENT == "test"
-
-
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    if value.lower() in {"1", "true", "yes", "on"}:
-        return True
-    if value.lower() in {"0", "false", "no", "off"}:
-        return False
-    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), not {value!r}")
-
-
-def env_list(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return [part.strip() for part in value.split(",") if part.strip()]
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from exc
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from exc
 
 
 def _dev_state() -> dict[str, Any]:
     """The dev-server state (``.dev/servers.json``), or {} in production / when absent."""
     if PRODUCTION:
         return {}
-    path = Path(os.environ.get("SHELFWISE_DEV_STATE", BASE_DIR / ".dev" / "servers.json"))
+    path = Path(env.SHELFWISE_DEV_STATE if env.SHELFWISE_DEV_STATE is not None else BASE_DIR / ".dev" / "servers.json")
     if not path.exists():
         return {}
     state: dict[str, Any] = json.loads(path.read_text())
@@ -78,8 +41,8 @@ def _dev_state() -> dict[str, Any]:
 _DEV_STATE = _dev_state()
 
 
-def _server_url(name: str, state_key: str, field: str = "url") -> str:
-    value = os.environ.get(name) or (_DEV_STATE.get(state_key) or {}).get(field)
+def _server_url(name: str, given: str | None, state_key: str, field: str = "url") -> str:
+    value = given or (_DEV_STATE.get(state_key) or {}).get(field)
     if not value:
         raise ImproperlyConfigured(
             f"{name} is not set and no dev servers are running. Set {name} to a real server, or run "
@@ -91,9 +54,13 @@ def _server_url(name: str, state_key: str, field: str = "url") -> str:
 # --------------------------------------------------------------------------- core
 
 _DEV_SECRET = "dev-insecure-secret-key-not-for-production"  # noqa: S105 - refused in production below
-SECRET_KEY = os.environ.get("SECRET_KEY", "" if PRODUCTION else _DEV_SECRET)
-DEBUG = env_bool("DEBUG", ENVIRONMENT == "development")
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else ["localhost", ".localhost", "127.0.0.1", "testserver"])
+SECRET_KEY = env.SECRET_KEY if env.SECRET_KEY is not None else ("" if PRODUCTION else _DEV_SECRET)
+DEBUG = env.DEBUG if env.DEBUG is not None else ENVIRONMENT == "development"
+ALLOWED_HOSTS = (
+    env.ALLOWED_HOSTS
+    if env.ALLOWED_HOSTS is not None
+    else ([] if PRODUCTION else ["localhost", ".localhost", "127.0.0.1", "testserver"])
+)
 
 if PRODUCTION:
     problems = []
@@ -130,8 +97,8 @@ TENANT_APPS = [
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 
 # migrate_schemas --executor=multiprocessing: schemas migrated in parallel (one connection each).
-TENANT_MULTIPROCESSING_MAX_PROCESSES = env_int("TENANT_MULTIPROCESSING_MAX_PROCESSES", 2)
-TENANT_MULTIPROCESSING_CHUNKS = env_int("TENANT_MULTIPROCESSING_CHUNKS", 2)
+TENANT_MULTIPROCESSING_MAX_PROCESSES = env.TENANT_MULTIPROCESSING_MAX_PROCESSES
+TENANT_MULTIPROCESSING_CHUNKS = env.TENANT_MULTIPROCESSING_CHUNKS
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"
 # `SET search_path` once per connection and schema switch, not before every statement (which
@@ -144,8 +111,12 @@ PUBLIC_SCHEMA_NAME = "public"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 # Tenant hosts are <slug>.<base domain>; the base domain itself is the public (support) site.
-SHELFWISE_BASE_DOMAIN = os.environ.get("SHELFWISE_BASE_DOMAIN", "localhost")
-SHELFWISE_PUBLIC_HOSTS = env_list("SHELFWISE_PUBLIC_HOSTS", [SHELFWISE_BASE_DOMAIN, "127.0.0.1", "testserver"])
+SHELFWISE_BASE_DOMAIN = env.SHELFWISE_BASE_DOMAIN
+SHELFWISE_PUBLIC_HOSTS = (
+    env.SHELFWISE_PUBLIC_HOSTS
+    if env.SHELFWISE_PUBLIC_HOSTS is not None
+    else [SHELFWISE_BASE_DOMAIN, "127.0.0.1", "testserver"]
+)
 
 MIDDLEWARE = [
     "shelfwise.observability.health.ProbeMiddleware",
@@ -183,29 +154,29 @@ TEMPLATES = [
 
 # --------------------------------------------------------------------------- data stores
 
-DATABASE_URL = _server_url("DATABASE_URL", "postgres")
+DATABASE_URL = _server_url("DATABASE_URL", env.DATABASE_URL, "postgres")
 DATABASES: dict[str, dict[str, Any]] = {
     "default": {
         **dj_database_url.parse(
             DATABASE_URL,
-            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+            conn_max_age=env.DATABASE_CONN_MAX_AGE,
             conn_health_checks=True,
         ),
         "ENGINE": "django_tenants.postgresql_backend",
     }
 }
 DATABASES["default"].setdefault("OPTIONS", {})
-DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5))
-DATABASES["default"]["OPTIONS"].setdefault("application_name", os.environ.get("SHELFWISE_ROLE", "shelfwise"))
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("DATABASE_TEST_NAME", "test_shelfwise")}
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env.DATABASE_CONNECT_TIMEOUT)
+DATABASES["default"]["OPTIONS"].setdefault("application_name", env.SHELFWISE_ROLE)
+DATABASES["default"]["TEST"] = {"NAME": env.DATABASE_TEST_NAME}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-REDIS_URL = _server_url("REDIS_URL", "redis")
+REDIS_URL = _server_url("REDIS_URL", env.REDIS_URL, "redis")
 # Serving must never wait long on Redis: explicit timeouts, no exponential retry (PITFALLS).
-REDIS_SOCKET_TIMEOUT = env_float("REDIS_SOCKET_TIMEOUT", 0.25)
-REDIS_CONNECT_TIMEOUT = env_float("REDIS_CONNECT_TIMEOUT", 0.25)
+REDIS_SOCKET_TIMEOUT = env.REDIS_SOCKET_TIMEOUT
+REDIS_CONNECT_TIMEOUT = env.REDIS_CONNECT_TIMEOUT
 # After a Redis failure, callers skip Redis for this many seconds instead of timing out on every call.
-REDIS_CIRCUIT_OPEN_SECONDS = env_float("REDIS_CIRCUIT_OPEN_SECONDS", 2.0)
+REDIS_CIRCUIT_OPEN_SECONDS = env.REDIS_CIRCUIT_OPEN_SECONDS
 
 # --------------------------------------------------------------------------- auth and security
 
@@ -220,16 +191,19 @@ if TESTING:
 
 LOGIN_URL = "dashboard:login"
 LOGIN_REDIRECT_URL = "dashboard:overview"
-EMAIL_BACKEND = os.environ.get(
-    "EMAIL_BACKEND",
-    "django.core.mail.backends.smtp.EmailBackend" if PRODUCTION else "django.core.mail.backends.console.EmailBackend",
+EMAIL_BACKEND = (
+    env.EMAIL_BACKEND
+    if env.EMAIL_BACKEND is not None
+    else "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION
+    else "django.core.mail.backends.console.EmailBackend"
 )
-EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 25)
-EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Shelfwise <no-reply@localhost>")
+EMAIL_HOST = env.EMAIL_HOST
+EMAIL_PORT = env.EMAIL_PORT
+EMAIL_HOST_USER = env.EMAIL_HOST_USER
+EMAIL_HOST_PASSWORD = env.EMAIL_HOST_PASSWORD
+EMAIL_USE_TLS = env.EMAIL_USE_TLS
+DEFAULT_FROM_EMAIL = env.DEFAULT_FROM_EMAIL
 # The dashboard's Content-Security-Policy: scripts, styles and everything else from this site
 # only (the chart and htmx libraries are served by the app); no inline scripts or styles.
 SHELFWISE_CSP = (
@@ -244,19 +218,21 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", PRODUCTION) else None
+    ("HTTP_X_FORWARDED_PROTO", "https")
+    if (env.TRUST_X_FORWARDED_PROTO if env.TRUST_X_FORWARDED_PROTO is not None else PRODUCTION)
+    else None
 )
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_SSL_REDIRECT = env.SECURE_SSL_REDIRECT
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]  # probes and scrapes inside the network
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
-CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+SECURE_HSTS_SECONDS = env.SECURE_HSTS_SECONDS
+CSRF_TRUSTED_ORIGINS = env.CSRF_TRUSTED_ORIGINS
 # How many reverse proxies (load balancers) in front of the app append to X-Forwarded-For; 0
 # means the header is ignored and the socket address is the client (rate limits by address).
-SHELFWISE_TRUSTED_PROXIES = env_int("SHELFWISE_TRUSTED_PROXIES", 0)
+SHELFWISE_TRUSTED_PROXIES = env.SHELFWISE_TRUSTED_PROXIES
 
 # Request bodies: the API's own limits (rows per batch, property sizes) are enforced in the
 # services; this is the hard ceiling on what Django will read at all.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("SHELFWISE_MAX_BODY_BYTES", 16 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.SHELFWISE_MAX_BODY_BYTES
 
 # Browsers call the API with a store's public key from the store's own pages: any origin may,
 # since the key (not a cookie) is the credential. Nothing outside /api/ is cross-origin.
@@ -284,7 +260,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / ".dev" / "static"))
+STATIC_ROOT = Path(env.STATIC_ROOT if env.STATIC_ROOT is not None else BASE_DIR / ".dev" / "static")
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -295,18 +271,18 @@ STORAGES: dict[str, dict[str, Any]] = {
 }
 WHITENOISE_USE_FINDERS = DEBUG or TESTING
 WHITENOISE_AUTOREFRESH = DEBUG or TESTING
-MEDIA_ROOT = Path(os.environ.get("SHELFWISE_MEDIA_ROOT", BASE_DIR / ".dev" / "media"))
+MEDIA_ROOT = Path(env.SHELFWISE_MEDIA_ROOT if env.SHELFWISE_MEDIA_ROOT is not None else BASE_DIR / ".dev" / "media")
 
 # Model artifacts: local disk under MEDIA_ROOT by default, an S3 bucket when configured
 # (django-storages; credentials from the usual AWS environment or instance role).
-SHELFWISE_MODEL_BUCKET = os.environ.get("SHELFWISE_MODEL_BUCKET", "")
+SHELFWISE_MODEL_BUCKET = env.SHELFWISE_MODEL_BUCKET
 if SHELFWISE_MODEL_BUCKET:
     STORAGES["models"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": SHELFWISE_MODEL_BUCKET,
-            "region_name": os.environ.get("AWS_REGION") or None,
-            "endpoint_url": os.environ.get("AWS_S3_ENDPOINT_URL") or None,
+            "region_name": env.AWS_REGION or None,
+            "endpoint_url": env.AWS_S3_ENDPOINT_URL or None,
             "default_acl": None,
             "file_overwrite": True,
             "querystring_auth": False,
@@ -352,10 +328,8 @@ SPECTACULAR_SETTINGS = {
 
 # --------------------------------------------------------------------------- Celery
 
-CELERY_BROKER_URL = (
-    os.environ.get("CELERY_BROKER_URL") or (_DEV_STATE.get("redis") or {}).get("broker_url") or REDIS_URL
-)
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", CELERY_BROKER_URL)
+CELERY_BROKER_URL = env.CELERY_BROKER_URL or (_DEV_STATE.get("redis") or {}).get("broker_url") or REDIS_URL
+CELERY_RESULT_BACKEND = env.CELERY_RESULT_BACKEND if env.CELERY_RESULT_BACKEND is not None else CELERY_BROKER_URL
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -366,13 +340,13 @@ CELERY_TASK_QUEUES_NAMES = ("default", "training", "scoring")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360)
+CELERY_TASK_SOFT_TIME_LIMIT = env.CELERY_TASK_SOFT_TIME_LIMIT
+CELERY_TASK_TIME_LIMIT = env.CELERY_TASK_TIME_LIMIT
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Must exceed the longest task (training's own hard limit) or unacked tasks get redelivered
     # while still running; training jobs also carry their own heartbeat (recommendations).
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 4 * 3600),
+    "visibility_timeout": env.CELERY_VISIBILITY_TIMEOUT,
     "socket_timeout": 5,
     "socket_connect_timeout": 5,
 }
@@ -384,8 +358,8 @@ CELERY_TASK_TENANT_CACHE_SECONDS = 30
 
 # --------------------------------------------------------------------------- observability
 
-LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
+LOG_LEVEL = env.LOG_LEVEL
+LOG_FORMAT = env.LOG_FORMAT
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -411,44 +385,44 @@ LOGGING = {
     },
 }
 
-SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
-SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT", ENVIRONMENT)
-SENTRY_RELEASE = os.environ.get("SENTRY_RELEASE", "")
-SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0)
+SENTRY_DSN = env.SENTRY_DSN
+SENTRY_ENVIRONMENT = env.SENTRY_ENVIRONMENT if env.SENTRY_ENVIRONMENT is not None else ENVIRONMENT
+SENTRY_RELEASE = env.SENTRY_RELEASE
+SENTRY_TRACES_SAMPLE_RATE = env.SENTRY_TRACES_SAMPLE_RATE
 
 # --------------------------------------------------------------------------- Shelfwise
 
 # Password logins (dashboard, Django admin): failed attempts allowed per account and per client
 # address within the window before the login refuses even the right password until it ends.
-SHELFWISE_LOGIN_MAX_FAILURES = env_int("SHELFWISE_LOGIN_MAX_FAILURES", 10)
-SHELFWISE_LOGIN_MAX_FAILURES_PER_ADDRESS = env_int("SHELFWISE_LOGIN_MAX_FAILURES_PER_ADDRESS", 50)
-SHELFWISE_LOGIN_WINDOW_SECONDS = env_int("SHELFWISE_LOGIN_WINDOW_SECONDS", 900)
+SHELFWISE_LOGIN_MAX_FAILURES = env.SHELFWISE_LOGIN_MAX_FAILURES
+SHELFWISE_LOGIN_MAX_FAILURES_PER_ADDRESS = env.SHELFWISE_LOGIN_MAX_FAILURES_PER_ADDRESS
+SHELFWISE_LOGIN_WINDOW_SECONDS = env.SHELFWISE_LOGIN_WINDOW_SECONDS
 # Password-reset e-mails per account per hour (three times that per client address).
-SHELFWISE_RESET_MAILS_PER_HOUR = env_int("SHELFWISE_RESET_MAILS_PER_HOUR", 5)
+SHELFWISE_RESET_MAILS_PER_HOUR = env.SHELFWISE_RESET_MAILS_PER_HOUR
 # How long an API key's verified record may be served from Redis; revocation and suspension
 # delete it at once, so this only bounds a race with a concurrent request.
-SHELFWISE_APIKEY_CACHE_SECONDS = env_int("SHELFWISE_APIKEY_CACHE_SECONDS", 60)
+SHELFWISE_APIKEY_CACHE_SECONDS = env.SHELFWISE_APIKEY_CACHE_SECONDS
 # An API key's last-used time is written at most this often per process.
-SHELFWISE_APIKEY_TOUCH_SECONDS = env_int("SHELFWISE_APIKEY_TOUCH_SECONDS", 60)
+SHELFWISE_APIKEY_TOUCH_SECONDS = env.SHELFWISE_APIKEY_TOUCH_SECONDS
 SHELFWISE_DEMO_FILE = BASE_DIR / ".dev" / "demo.json"
 # Training: the task's limits, and after how long without a heartbeat a job is re-sent.
-SHELFWISE_TRAINING_SOFT_TIME_LIMIT = env_int("SHELFWISE_TRAINING_SOFT_TIME_LIMIT", 2 * 3600)
-SHELFWISE_TRAINING_TIME_LIMIT = env_int("SHELFWISE_TRAINING_TIME_LIMIT", 2 * 3600 + 300)
-SHELFWISE_TRAINING_STALE_SECONDS = env_int("SHELFWISE_TRAINING_STALE_SECONDS", 300)
+SHELFWISE_TRAINING_SOFT_TIME_LIMIT = env.SHELFWISE_TRAINING_SOFT_TIME_LIMIT
+SHELFWISE_TRAINING_TIME_LIMIT = env.SHELFWISE_TRAINING_TIME_LIMIT
+SHELFWISE_TRAINING_STALE_SECONDS = env.SHELFWISE_TRAINING_STALE_SECONDS
 # Serving: loaded model versions per process (bytes), how long routing config is reused, how
 # long a computed list stays cached (a customer's new event replaces it at once).
-SHELFWISE_MODEL_CACHE_BYTES = env_int("SHELFWISE_MODEL_CACHE_BYTES", 512 * 1024 * 1024)
-SHELFWISE_SERVING_CONFIG_SECONDS = env_float("SHELFWISE_SERVING_CONFIG_SECONDS", 2.0)
-SHELFWISE_RECOMMENDATION_CACHE_SECONDS = env_int("SHELFWISE_RECOMMENDATION_CACHE_SECONDS", 900)
+SHELFWISE_MODEL_CACHE_BYTES = env.SHELFWISE_MODEL_CACHE_BYTES
+SHELFWISE_SERVING_CONFIG_SECONDS = env.SHELFWISE_SERVING_CONFIG_SECONDS
+SHELFWISE_RECOMMENDATION_CACHE_SECONDS = env.SHELFWISE_RECOMMENDATION_CACHE_SECONDS
 # Cached recommendations answered before Django's routing and most middleware (shelfwise.http.fastpath);
 # off, every request takes the full handler (same answers, more CPU per hit).
-SHELFWISE_FAST_PATH = env_bool("SHELFWISE_FAST_PATH", True)
-SHELFWISE_METRICS_TENANT_LABEL = os.environ.get("SHELFWISE_METRICS_TENANT_LABEL", "id")
+SHELFWISE_FAST_PATH = env.SHELFWISE_FAST_PATH
+SHELFWISE_METRICS_TENANT_LABEL = env.SHELFWISE_METRICS_TENANT_LABEL
 # /metrics needs `Authorization: Bearer <token>`; without one it answers loopback callers only
 # outside production (404 in production).
-SHELFWISE_METRICS_TOKEN = os.environ.get("SHELFWISE_METRICS_TOKEN", "")
-SHELFWISE_METRICS_MAX_TENANTS = env_int("SHELFWISE_METRICS_MAX_TENANTS", 200)
-SHELFWISE_METRICS_STATE_SECONDS = env_float("SHELFWISE_METRICS_STATE_SECONDS", 30.0)
+SHELFWISE_METRICS_TOKEN = env.SHELFWISE_METRICS_TOKEN
+SHELFWISE_METRICS_MAX_TENANTS = env.SHELFWISE_METRICS_MAX_TENANTS
+SHELFWISE_METRICS_STATE_SECONDS = env.SHELFWISE_METRICS_STATE_SECONDS
 
 from shelfwise.observability.logs import init_sentry  # noqa: E402 - needs the settings above
 

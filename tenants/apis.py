@@ -10,7 +10,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from shelfwise.http.errors import VALIDATION_ERROR, Problem
-from shelfwise.http.views import ApiView, reject_unknown_query_params
+from shelfwise.http.input import parse_query
+from shelfwise.http.views import ApiView
 from tenants import keys
 from tenants.authentication import ANY_SCOPE, principal_of
 from tenants.models import Tenant
@@ -31,7 +32,7 @@ class WhoAmIApi(ApiView):
 
     @extend_schema(operation_id="whoami", responses=OutputSerializer, tags=["account"])
     def get(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         principal = principal_of(request)
         return Response(
             self.OutputSerializer(
@@ -57,7 +58,7 @@ class SettingsApi(ApiView):
 
     @extend_schema(operation_id="settings_get", responses={200: dict[str, Any]}, tags=["account"])
     def get(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         tenant = Tenant.objects.get(pk=principal_of(request).tenant_id)
         return Response(_settings_payload(tenant))
 
@@ -70,7 +71,7 @@ class SettingsApi(ApiView):
         '`{"events": {"weights": {"wishlist": 3}}}` adds a custom event type.',
     )
     def patch(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         principal = principal_of(request)
         if not isinstance(request.data, dict) or not request.data:
             raise Problem(VALIDATION_ERROR, "Send an object of settings sections to change.")

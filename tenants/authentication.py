@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import LRUCache, TLRUCache
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
@@ -130,7 +131,7 @@ class ApiKeyPrincipal:
         if raw is not None and raw == self.unconfirmed_raw:
             self.unconfirmed_raw = None
             return False
-        _known.pop(self.record.key_id, None)
+        _forget(self.record.key_id)
         self.unconfirmed_raw = None
         fresh, fresh_raw = key_record_get(self.record.key_id)
         if fresh is None or fresh.secret_hash != self.record.secret_hash or fresh.kind != self.record.kind:
@@ -207,16 +208,21 @@ class _Known:
     tenant: Tenant
 
 
-_KNOWN_MAX = 10_000
-_known: dict[str, _Known] = {}  # key id -> the record as last verified by this process
+# key id -> the record as last verified by this process (the most recently used 10,000 keys)
+_known: LRUCache[str, _Known] = LRUCache(maxsize=10_000)
+_known_lock = threading.Lock()
 
 
 def _remember(record: KeyRecord, raw: bytes | None, tenant: Tenant) -> None:
     if raw is None:
         return
-    if len(_known) >= _KNOWN_MAX:
-        _known.clear()
-    _known[record.key_id] = _Known(raw, record, tenant)
+    with _known_lock:
+        _known[record.key_id] = _Known(raw, record, tenant)
+
+
+def _forget(key_id: str) -> None:
+    with _known_lock:
+        _known.pop(key_id, None)
 
 
 def _check_usable(record: KeyRecord) -> None:
@@ -226,24 +232,29 @@ def _check_usable(record: KeyRecord) -> None:
         raise Problem(TENANT_SUSPENDED)
 
 
+def _touch_expires(_key_id: str, _value: bool, now: float) -> float:
+    return now + settings.SHELFWISE_APIKEY_TOUCH_SECONDS
+
+
+# key id -> touched: present while this process wrote the key's last use recently.
+_touched: TLRUCache[str, bool] = TLRUCache(maxsize=100_000, ttu=_touch_expires, timer=time.monotonic)
 _touch_lock = threading.Lock()
-_last_touched: dict[str, float] = {}
 
 
 def _touch(key_id: str) -> None:
     """Record last use, at most once per SHELFWISE_APIKEY_TOUCH_SECONDS per process and key."""
-    now = time.monotonic()
     with _touch_lock:
-        if now - _last_touched.get(key_id, -1e9) < settings.SHELFWISE_APIKEY_TOUCH_SECONDS:
+        if key_id in _touched:
             return
-        _last_touched[key_id] = now
+        _touched[key_id] = True
     ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
 
 
 def _from_memory(parsed: keys.ParsedKey) -> ApiKeyPrincipal | None:
     """The principal for a key this process verified before (only usable keys are remembered);
     it still needs confirming against Redis (``confirm``)."""
-    known = _known.get(parsed.key_id)
+    with _known_lock:
+        known = _known.get(parsed.key_id)
     if (
         known is None
         or known.record.kind != parsed.kind

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import connection
 
 from catalog.models import Customer, Event, Item
-from catalog.online_features import customer_hash, popular_items, recent_items
+from catalog.online_features import customer_key_hash, popular_items, recent_items
 from tests.conftest import TenantHandle, tables_containing
 from tests.test_auth import assert_problem
 from tests.test_catalog_api import event
@@ -90,7 +90,7 @@ def test_customer_erasure_leaves_nothing_behind(tenant_a: TenantHandle, django_c
     with django_capture_on_commit_callbacks(execute=True):
         post_events(tenant_a, [event(i, customer_id="erase.me@example.com", item_id="sku-e") for i in range(5)])
     post_events(tenant_a, [event(99, customer_id="keeper", item_id="sku-e")])
-    hashed = customer_hash("erase.me@example.com")
+    hashed = customer_key_hash("erase.me@example.com")
     assert list(redis_raw().scan_iter(match=f"*{hashed}*"))
 
     first = api.delete("/api/v1/customers/erase.me@example.com")

@@ -10,9 +10,8 @@ from django_tenants.utils import tenant_context
 
 from recommendations.models import ErasedCustomer, ModelVersion
 from recommendations.registry.bundles import bundle_load, bundle_verify, model_storage
-from recommendations.services.registry import PromotionRefused, customer_hash, model_version_promote
-from recommendations.services.training import training_job_execute, training_job_request
-from recommendations.tasks import training_due
+from recommendations.services.registry import PromotionRefused, erasure_hash, model_version_promote
+from recommendations.services.training import training_due, training_job_execute, training_job_request
 from recommendations.training.settings import TrainingSettings
 from tests.conftest import TenantHandle, make_tenant
 from tests.stores import load_taste_store
@@ -86,7 +85,7 @@ def test_erased_customer_leaves_every_stored_model(trained_store: TenantHandle, 
     assert bundle.array("customer_factors.npy").shape[0] == len(customers_before) - 1
     assert bundle.history().shape[0] == len(customers_before) - 1
     with tenant_context(trained_store.tenant):
-        assert ErasedCustomer.objects.filter(customer_hash=customer_hash("c7")).exists()
+        assert ErasedCustomer.objects.filter(customer_hash=erasure_hash("c7")).exists()
 
 
 def test_cli_trains_lists_promotes_and_rolls_back(trained_store: TenantHandle, capsys) -> None:

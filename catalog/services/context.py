@@ -8,6 +8,7 @@ from datetime import datetime
 from django.utils import timezone
 
 from catalog.event_settings import EventSettings
+from tenants.current import tenant_current
 from tenants.models import Tenant
 from tenants.store_settings import settings_section_get
 
@@ -22,9 +23,9 @@ class IngestContext:
     now: datetime
 
     @classmethod
-    def load(cls, tenant: Tenant, now: datetime | None = None) -> IngestContext:
-        """One query: the tenant's settings and its plan's quotas."""
-        row = Tenant.objects.select_related("plan").only("id", "settings", "plan").get(pk=tenant.pk)
+    def load(cls, now: datetime | None = None) -> IngestContext:
+        """One query: the current store's settings and its plan's quotas."""
+        row = Tenant.objects.select_related("plan").only("id", "settings", "plan").get(pk=tenant_current().pk)
         plan = row.plan
         return cls(
             tenant_id=row.pk,

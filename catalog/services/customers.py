@@ -16,6 +16,7 @@ from catalog.online_features import features_forget_customer
 from catalog.services import usage
 from catalog.services.rows import BatchResult, quota_error
 from shelfwise.datastores.postgres import bulk_cursor
+from tenants.current import tenant_current
 
 CUSTOMER_TABLE = Customer._meta.db_table
 EVENT_TABLE = Event._meta.db_table
@@ -87,7 +88,7 @@ def customer_upsert(
     return Customer.objects.get(external_id=external_id), result.created == 1, None
 
 
-def customer_erase(*, tenant_id: int, external_id: str) -> bool:
+def customer_erase(*, external_id: str) -> bool:
     """Erase a customer (privacy): their events, their row, their online features, and (via
     listeners) everything serving derived from them. Idempotent; True if a row existed.
 
@@ -102,6 +103,7 @@ def customer_erase(*, tenant_id: int, external_id: str) -> bool:
                 cursor.execute(f"DELETE FROM {EVENT_TABLE} WHERE customer_id = %s", [customer_id])  # noqa: S608
                 cursor.execute(f"DELETE FROM {CUSTOMER_TABLE} WHERE id = %s", [customer_id])  # noqa: S608
             usage.usage_add(metric=usage.CUSTOMERS, delta=-1)
+    tenant_id = tenant_current().pk
     features_forget_customer(tenant_id, external_id)
     customer_erased_notify(tenant_id, external_id)
     return customer_id is not None

@@ -13,7 +13,6 @@ from catalog.services.context import IngestContext
 from catalog.services.events import events_ingest
 from catalog.services.items import items_upsert
 from catalog.services.rows import BatchResult
-from tenants.models import Tenant
 
 DEFAULT_CHUNK = 5_000
 MAX_EXAMPLES = 10
@@ -90,17 +89,16 @@ def _split(chunk: list[SourceRow], summary: ImportSummary) -> tuple[list[dict[st
 
 def events_import(
     *,
-    tenant: Tenant,
     rows: Iterable[SourceRow],
     chunk_size: int = DEFAULT_CHUNK,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Import events (the connection must be in the tenant's schema)."""
+    """Import events into the current store."""
     summary = ImportSummary()
     for chunk in _chunks(rows, chunk_size):
         payload, lines = _split(chunk, summary)
         if payload:
-            result = events_ingest(rows=payload, context=IngestContext.load(tenant))
+            result = events_ingest(rows=payload, context=IngestContext.load())
             summary.add(result, lines)
         if progress:
             progress(len(chunk))
@@ -109,22 +107,20 @@ def events_import(
 
 def items_import(
     *,
-    tenant: Tenant,
     rows: Iterable[SourceRow],
     chunk_size: int = DEFAULT_CHUNK,
     progress: Callable[[int], None] | None = None,
 ) -> ImportSummary:
-    """Import (upsert) items (the connection must be in the tenant's schema)."""
+    """Import (upsert) items into the current store."""
     summary = ImportSummary()
     for chunk in _chunks(rows, chunk_size):
         payload, lines = _split(chunk, summary)
         if payload:
-            context = IngestContext.load(tenant)
+            context = IngestContext.load()
             valid, errors = validate_rows(ItemIn, payload)
             result = items_upsert(
                 rows=[(index, row.item_id, row) for index, row in valid],
                 max_items=context.max_items,
-                tenant_id=tenant.pk,
             )
             result.errors.extend(errors)
             summary.add(result, lines)

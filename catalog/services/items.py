@@ -17,6 +17,7 @@ from catalog.online_features import features_forget_items
 from catalog.services import usage
 from catalog.services.rows import BatchResult, quota_error
 from shelfwise.datastores.postgres import bulk_cursor
+from tenants.current import tenant_current
 
 ITEM_TABLE = Item._meta.db_table
 
@@ -46,7 +47,6 @@ def items_upsert(
     *,
     rows: Sequence[tuple[int, str, ItemFields]],
     max_items: int | None,
-    tenant_id: int,
     now: datetime | None = None,
 ) -> BatchResult:
     """Create or replace items in one statement; a deleted item is restored by an upsert.
@@ -100,22 +100,21 @@ def items_upsert(
         result.stored = len(written)
         usage.usage_add(metric=usage.ITEMS, delta=len(adding))
         changed = [external_id for external_id, _inserted in written]
+        tenant_id = tenant_current().pk
         transaction.on_commit(lambda: items_changed_notify(tenant_id, changed), robust=True)
     return result
 
 
-def item_upsert(
-    *, external_id: str, fields: ItemFields, max_items: int | None, tenant_id: int
-) -> tuple[Item, bool, RowError | None]:
+def item_upsert(*, external_id: str, fields: ItemFields, max_items: int | None) -> tuple[Item, bool, RowError | None]:
     """PUT one item: returns the item, whether it was created, or the quota error."""
-    result = items_upsert(rows=[(0, external_id, fields)], max_items=max_items, tenant_id=tenant_id)
+    result = items_upsert(rows=[(0, external_id, fields)], max_items=max_items)
     if result.errors:
         return Item(), False, result.errors[0]
     return Item.objects.get(external_id=external_id), result.created == 1, None
 
 
 @transaction.atomic
-def item_delete(*, external_id: str, tenant_id: int) -> bool:
+def item_delete(*, external_id: str) -> bool:
     """Soft-delete an item (its events stay); False if there is no live item with that id."""
     now = timezone.now()
     deleted = Item.objects.filter(external_id=external_id, deleted_at__isnull=True).update(
@@ -124,6 +123,7 @@ def item_delete(*, external_id: str, tenant_id: int) -> bool:
     if not deleted:
         return False
     usage.usage_add(metric=usage.ITEMS, delta=-1)
+    tenant_id = tenant_current().pk
     transaction.on_commit(lambda: features_forget_items(tenant_id, [external_id]), robust=True)
     transaction.on_commit(lambda: items_changed_notify(tenant_id, [external_id]), robust=True)
     return True

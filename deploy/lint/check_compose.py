@@ -36,11 +36,14 @@ TMP = "/tmp"  # noqa: S108 - the containers' tmpfs mount point, not a temporary 
 
 
 def code_env_names() -> set[str]:
-    """Every string literal in the project's Python packages that looks like an env var name."""
+    """Every string literal in the project's Python packages that looks like an env var name,
+    and every variable the settings' environment model declares (shelfwise/environment.py)."""
     names: set[str] = set()
     for package in ("shelfwise", "tenants", "catalog", "recommendations", "support", "dashboard"):
         for path in (ROOT / package).rglob("*.py"):
             names.update(re.findall(r"[\"']([A-Z][A-Z0-9_]{2,})[\"']", path.read_text()))
+    environment = (ROOT / "shelfwise" / "environment.py").read_text()
+    names.update(re.findall(r"^    ([A-Z][A-Z0-9_]{2,}): ", environment, flags=re.MULTILINE))
     return names
 
 

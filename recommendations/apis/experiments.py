@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from catalog.contracts import NO_NUL_RE
+from recommendations import selectors
 from recommendations.apis.serving import SCENARIO_RE
 from recommendations.models import Experiment, Scenario
 from recommendations.services.experiments import (
@@ -24,7 +25,8 @@ from recommendations.services.experiments import (
     scenario_save,
 )
 from shelfwise.http.errors import NOT_FOUND, VALIDATION_ERROR, Problem, problem_type
-from shelfwise.http.views import ApiView, OutputSerializer, parse_body, reject_unknown_query_params
+from shelfwise.http.input import parse_body, parse_query
+from shelfwise.http.views import ApiView, OutputSerializer
 from tenants import keys
 from tenants.authentication import principal_of
 
@@ -108,14 +110,14 @@ def _conflict(exc: ExperimentError) -> Problem:
 
 
 def _scenario(key: str) -> Scenario:
-    scenario = Scenario.objects.filter(key=key).first() if SCENARIO_RE.match(key) else None
+    scenario = selectors.scenario_get(key=key) if SCENARIO_RE.match(key) else None
     if scenario is None:
         raise Problem(NOT_FOUND)
     return scenario
 
 
 def _experiment(experiment_id: int) -> Experiment:
-    experiment = Experiment.objects.select_related("scenario").filter(pk=experiment_id).first()
+    experiment = selectors.experiment_get(experiment_id=experiment_id)
     if experiment is None:
         raise Problem(NOT_FOUND)
     return experiment
@@ -126,8 +128,8 @@ class ScenarioListApi(ApiView):
 
     @extend_schema(operation_id="scenarios_list", responses=ScenarioOut(many=True), tags=["experiments"])
     def get(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
-        return Response(ScenarioOut(Scenario.objects.all(), many=True).data)
+        parse_query(request)
+        return Response(ScenarioOut(selectors.scenario_list(), many=True).data)
 
 
 class ScenarioDetailApi(ApiView):
@@ -135,7 +137,7 @@ class ScenarioDetailApi(ApiView):
 
     @extend_schema(operation_id="scenario_get", responses=ScenarioOut, tags=["experiments"])
     def get(self, request: Request, key: str) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         return Response(ScenarioOut(_scenario(key)).data)
 
     @extend_schema(
@@ -145,7 +147,7 @@ class ScenarioDetailApi(ApiView):
         tags=["experiments"],
     )
     def put(self, request: Request, key: str) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         if not SCENARIO_RE.match(key):
             raise Problem(
                 VALIDATION_ERROR,
@@ -162,7 +164,7 @@ class ScenarioDetailApi(ApiView):
 
     @extend_schema(operation_id="scenario_delete", responses={204: None}, tags=["experiments"])
     def delete(self, request: Request, key: str) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         try:
             scenario_delete(scenario=_scenario(key), actor=principal_of(request).actor)
         except ExperimentError as exc:
@@ -175,16 +177,16 @@ class ExperimentListApi(ApiView):
 
     @extend_schema(operation_id="experiments_list", responses=ExperimentOut(many=True), tags=["experiments"])
     def get(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
-        return Response(ExperimentOut(Experiment.objects.select_related("scenario")[:200], many=True).data)
+        parse_query(request)
+        return Response(ExperimentOut(selectors.experiment_list(limit=200), many=True).data)
 
     @extend_schema(
         operation_id="experiment_create", request=ExperimentIn, responses={201: ExperimentOut}, tags=["experiments"]
     )
     def post(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         body: ExperimentIn = parse_body(request, ExperimentIn)
-        scenario = Scenario.objects.filter(key=body.scenario).first()
+        scenario = selectors.scenario_get(key=body.scenario)
         if scenario is None:
             raise Problem(
                 VALIDATION_ERROR,
@@ -210,14 +212,14 @@ class ExperimentDetailApi(ApiView):
 
     @extend_schema(operation_id="experiment_get", responses=ExperimentOut, tags=["experiments"])
     def get(self, request: Request, experiment_id: int) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         return Response(ExperimentOut(_experiment(experiment_id)).data)
 
     @extend_schema(
         operation_id="experiment_update", request=ExperimentPatch, responses=ExperimentOut, tags=["experiments"]
     )
     def patch(self, request: Request, experiment_id: int) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         body: ExperimentPatch = parse_body(request, ExperimentPatch)
         experiment = _experiment(experiment_id)
         try:
@@ -237,7 +239,7 @@ class _Transition(ApiView):
     action = "start"
 
     def post(self, request: Request, experiment_id: int) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         experiment = _experiment(experiment_id)
         change = experiment_start if self.action == "start" else experiment_stop
         try:
@@ -268,5 +270,5 @@ class ExperimentResultsApi(ApiView):
 
     @extend_schema(operation_id="experiment_results", responses={200: dict[str, Any]}, tags=["experiments"])
     def get(self, request: Request, experiment_id: int) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         return Response(experiment_results(experiment=_experiment(experiment_id)))

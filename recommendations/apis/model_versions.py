@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from catalog.contracts import NO_NUL_RE
+from recommendations import selectors
 from recommendations.models import ModelVersion, TrainingJob
 from recommendations.services.registry import PromotionRefused, model_version_promote, model_version_rollback
 from recommendations.services.training import (
@@ -18,9 +21,11 @@ from recommendations.services.training import (
     TrainingRefused,
     training_job_request,
 )
-from recommendations.training.algorithms import ALGORITHMS
-from shelfwise.http.errors import NOT_FOUND, VALIDATION_ERROR, Problem, problem_type
-from shelfwise.http.views import ApiView, OutputSerializer, parse_query, reject_unknown_query_params
+from recommendations.training.settings import ALGORITHM_CHOICES, Algorithm
+from shelfwise.http.errors import NOT_FOUND, Problem, problem_type
+from shelfwise.http.input import OpenApiSchema, QueryModel, parse_body, parse_query
+from shelfwise.http.openapi import query_parameters
+from shelfwise.http.views import ApiView, OutputSerializer
 from tenants import keys
 from tenants.authentication import principal_of
 
@@ -96,36 +101,62 @@ class VersionOut(OutputSerializer):
         ]
 
 
-class TrainIn(serializers.Serializer[Any]):
-    algorithm = serializers.ChoiceField(choices=[*ALGORITHMS, "auto"], required=False)
-    tune = serializers.BooleanField(required=False)
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may not be null")
+    return value
 
 
-class PromoteIn(serializers.Serializer[Any]):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+class TrainIn(BaseModel):
+    """The body of POST /models:train (optional: the store's training settings apply)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    algorithm: Algorithm | None = None
+    tune: bool | None = None
+
+    _present_means_not_null = field_validator("algorithm", "tune", mode="before")(_not_null)
+
+    # Documented exactly as when this was a DRF serializer (docs/openapi.yaml is the contract).
+    OPENAPI_SCHEMA: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"algorithm": {"$ref": "#/components/schemas/AlgorithmEnum"}, "tune": {"type": "boolean"}},
+    }
+    OPENAPI_COMPONENTS: ClassVar[dict[str, Any]] = {
+        "AlgorithmEnum": {
+            "enum": list(ALGORITHM_CHOICES),
+            "type": "string",
+            "description": "\n".join(f"* `{name}` - {name}" for name in ALGORITHM_CHOICES),
+        }
+    }
 
 
-class VersionListQuery(serializers.Serializer[Any]):
-    limit = serializers.IntegerField(min_value=1, max_value=200, default=50)
-    status = serializers.ChoiceField(choices=ModelVersion.Status.values, required=False)
+class PromoteIn(BaseModel):
+    """The body of POST /models/{version}:promote and /models:rollback (optional)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, coerce_numbers_to_str=True)
+
+    reason: Annotated[str, Field(max_length=500, pattern=NO_NUL_RE)] = ""
+
+    _present_means_not_null = field_validator("reason", mode="before")(_not_null)
+
+    OPENAPI_SCHEMA: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "properties": {"reason": {"type": "string", "maxLength": 500}},
+    }
 
 
-def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise Problem(VALIDATION_ERROR, "The body must be a JSON object.")
-    unknown = sorted(set(data) - set(serializer_class().fields))
-    if unknown:
-        raise Problem(
-            VALIDATION_ERROR,
-            errors=[
-                {"field": name, "code": "unknown_field", "message": "not a field of this request"} for name in unknown
-            ],
-        )
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+class VersionListQuery(QueryModel):
+    limit: Annotated[
+        int, Field(ge=1, le=200), OpenApiSchema({"type": "integer", "maximum": 200, "minimum": 1, "default": 50})
+    ] = 50
+    status: Annotated[
+        ModelVersion.Status | None,
+        OpenApiSchema(
+            {"enum": list(ModelVersion.Status.values), "type": "string", "minLength": 1},
+            description="\n".join(f"* `{value}` - {value}" for value in ModelVersion.Status.values),
+        ),
+    ] = None
 
 
 class ModelTrainApi(ApiView):
@@ -143,15 +174,15 @@ class ModelTrainApi(ApiView):
         "`training_quota_exceeded` when the plan's trainings per 24 hours are used up (see `Retry-After`).",
     )
     def post(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
-        body = _validated(TrainIn, request.data)
+        parse_query(request)
+        body = parse_body(request, TrainIn, optional=True)
         principal = principal_of(request)
         try:
             job = training_job_request(
                 trigger=ModelVersion.Trigger.MANUAL,
                 requested_by=principal.actor,
-                algorithm=body.get("algorithm"),
-                tune=body.get("tune"),
+                algorithm=body.algorithm,
+                tune=body.tune,
             )
         except TrainingAlreadyRunning as exc:
             raise Problem(
@@ -173,8 +204,8 @@ class JobDetailApi(ApiView):
 
     @extend_schema(operation_id="job_get", responses=JobOut, tags=["models"])
     def get(self, request: Request, job_id: uuid.UUID) -> Response:
-        reject_unknown_query_params(request, set())
-        job = TrainingJob.objects.select_related("version").filter(pk=job_id).first()
+        parse_query(request)
+        job = selectors.training_job_get(job_id=job_id)
         if job is None:
             raise Problem(NOT_FOUND)
         return Response(JobOut(job).data)
@@ -185,29 +216,27 @@ class JobListApi(ApiView):
 
     @extend_schema(operation_id="jobs_list", responses=JobOut(many=True), tags=["models"])
     def get(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
-        jobs = TrainingJob.objects.select_related("version").order_by("-created_at")[:50]
-        return Response(JobOut(jobs, many=True).data)
+        parse_query(request)
+        return Response(JobOut(selectors.training_job_list(limit=50), many=True).data)
 
 
 class ModelListApi(ApiView):
     required_scopes = keys.SCOPE_ADMIN
 
     @extend_schema(
-        operation_id="models_list", parameters=[VersionListQuery], responses=VersionOut(many=True), tags=["models"]
+        operation_id="models_list",
+        parameters=query_parameters(VersionListQuery),
+        responses=VersionOut(many=True),
+        tags=["models"],
     )
     def get(self, request: Request) -> Response:
         query = parse_query(request, VersionListQuery)
-        versions = ModelVersion.objects.order_by("-version")
-        if "status" in query:
-            versions = versions.filter(status=query["status"])
-        return Response(VersionOut(versions[: query["limit"]], many=True).data)
+        versions = selectors.model_version_list(status=query.status)[: query.limit]
+        return Response(VersionOut(versions, many=True).data)
 
 
 def _version(number: int) -> ModelVersion:
-    if number > 2**31 - 1:
-        raise Problem(NOT_FOUND)
-    version = ModelVersion.objects.filter(name="default", version=number).first()
+    version = selectors.model_version_get(version=number)
     if version is None:
         raise Problem(NOT_FOUND)
     return version
@@ -218,7 +247,7 @@ class ModelDetailApi(ApiView):
 
     @extend_schema(operation_id="model_get", responses=VersionOut, tags=["models"])
     def get(self, request: Request, version: int) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         return Response(VersionOut(_version(version)).data)
 
 
@@ -234,13 +263,11 @@ class ModelPromoteApi(ApiView):
         tags=["models"],
     )
     def post(self, request: Request, version: int) -> Response:
-        reject_unknown_query_params(request, set())
-        body = _validated(PromoteIn, request.data)
+        parse_query(request)
+        body = parse_body(request, PromoteIn, optional=True)
         target = _version(version)
         try:
-            promoted = model_version_promote(
-                version=target, actor=principal_of(request).actor, reason=body.get("reason", "")
-            )
+            promoted = model_version_promote(version=target, actor=principal_of(request).actor, reason=body.reason)
         except PromotionRefused as exc:
             raise Problem(PROMOTION_REFUSED, str(exc)) from exc
         return Response(VersionOut(promoted).data)
@@ -253,10 +280,10 @@ class ModelRollbackApi(ApiView):
 
     @extend_schema(operation_id="models_rollback", request=PromoteIn, responses=VersionOut, tags=["models"])
     def post(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
-        body = _validated(PromoteIn, request.data)
+        parse_query(request)
+        body = parse_body(request, PromoteIn, optional=True)
         try:
-            promoted = model_version_rollback(actor=principal_of(request).actor, reason=body.get("reason", ""))
+            promoted = model_version_rollback(actor=principal_of(request).actor, reason=body.reason)
         except PromotionRefused as exc:
             raise Problem(PROMOTION_REFUSED, str(exc)) from exc
         return Response(VersionOut(promoted).data)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
+from cachetools import TTLCache
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -23,16 +23,9 @@ from recommendations.serving import cache, engine
 from recommendations.serving.config import STAMP_PRELUDE_BODY, serving_stamp_key
 from recommendations.serving.filters import Filters, filters_from_mapping, filters_from_query, is_filter_param
 from shelfwise.http.errors import NOT_FOUND, VALIDATION_ERROR, Problem
+from shelfwise.http.input import QueryModel, parse_body, parse_query
 from shelfwise.http.openapi import query_parameters
-from shelfwise.http.views import (
-    ApiView,
-    RedisPrelude,
-    accepts_plain_json,
-    parse_body,
-    parse_query_model,
-    precharge,
-    reject_unknown_query_params,
-)
+from shelfwise.http.views import ApiView, RedisPrelude, accepts_plain_json, precharge
 from tenants import keys
 from tenants.authentication import principal_activate, principal_of, remembered_principal
 
@@ -40,18 +33,20 @@ SCENARIO_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_EXCLUDE = 100
 BATCH_MAX = 100
 
-_weights: dict[int, tuple[float, EventSettings]] = {}
+# The stores' event settings (fold-in weights), reused for a few seconds per process.
+_weights: TTLCache[int, EventSettings] = TTLCache(maxsize=10_000, ttl=5.0)
 _weights_lock = threading.Lock()
 
 
 def _event_weights(principal: Any) -> EventSettings:
     """The store's event settings (for fold-in weights), reused for a few seconds."""
-    cached = _weights.get(principal.tenant_id)
-    if cached is not None and time.monotonic() - cached[0] < 5.0:
-        return cached[1]
+    with _weights_lock:
+        cached = _weights.get(principal.tenant_id)
+    if cached is not None:
+        return cached
     value = event_settings_for(principal.tenant)
     with _weights_lock:
-        _weights[principal.tenant_id] = (time.monotonic(), value)
+        _weights[principal.tenant_id] = value
     return value
 
 
@@ -113,12 +108,7 @@ def _respond(served_list: list[engine.Served], fields: tuple[str, ...]) -> list[
 # --------------------------------------------------------------------------- query parsing
 
 
-class _Query(BaseModel):
-    # lax: query values arrive as strings ("10", "true")
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ListQuery(_Query):
+class ListQuery(QueryModel):
     count: Annotated[int, Field(ge=1, le=engine.MAX_COUNT, description="how many items (1-100)")] = 10
     exclude: Annotated[str | None, Field(description="comma-separated item ids to leave out (up to 100)")] = None
     fields: Annotated[
@@ -161,7 +151,7 @@ def _parameters(model: type[ListQuery]) -> list[OpenApiParameter]:
 
 
 def _parse(request: Request | HttpRequest, model: type[_Q]) -> tuple[_Q, Filters]:
-    query = parse_query_model(request, model, also_allowed=is_filter_param)
+    query = parse_query(request, model, also_allowed=is_filter_param)
     return query, filters_from_query(request.GET)
 
 
@@ -436,7 +426,7 @@ class SessionRecommendationsApi(_StampedApi):
         tags=["recommendations"],
     )
     def post(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())  # everything is in the body
+        parse_query(request)  # everything is in the body
         body: SessionIn = parse_body(request, SessionIn)
         fields = _fields(",".join(body.fields))
         served = engine.session(
@@ -457,7 +447,7 @@ class BatchRecommendationsApi(ApiView):
 
     @extend_schema(operation_id="batch_recommendations", request=BatchIn, responses=BatchOut, tags=["recommendations"])
     def post(self, request: Request) -> Response:
-        reject_unknown_query_params(request, set())
+        parse_query(request)
         body: BatchIn = parse_body(request, BatchIn)
         fields = _fields(",".join(body.fields))
         principal = principal_of(request)

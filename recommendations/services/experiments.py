@@ -15,7 +15,7 @@ from recommendations.models import Experiment, ImpressionCount, Scenario
 from recommendations.serving.cache import impressions_key
 from recommendations.serving.config import serving_changed
 from shelfwise.datastores.redis_client import redis_call
-from tenants.models import Tenant
+from tenants.current import tenant_current
 from tenants.services import audit_record
 
 SOURCE_KINDS = {"active", "version", "algorithm", "popularity", "trending"}
@@ -23,13 +23,6 @@ SOURCE_KINDS = {"active", "version", "algorithm", "popularity", "trending"}
 
 class ExperimentError(ValueError):
     """An experiment or scenario change that is not allowed (the message says why)."""
-
-
-def _tenant() -> Tenant:
-    tenant = getattr(connection, "tenant", None)
-    if not isinstance(tenant, Tenant):
-        raise RuntimeError("runs in a tenant's schema")
-    return tenant
 
 
 def validate_source(source: Any) -> dict[str, Any]:
@@ -71,9 +64,13 @@ def scenario_save(*, key: str, name: str, default_source: dict[str, Any], actor:
     source = validate_source(default_source)
     scenario, created = Scenario.objects.update_or_create(key=key, defaults={"name": name, "default_source": source})
     audit_record(
-        action="scenario.save", actor=actor, tenant=_tenant(), target=f"scenario:{key}", metadata={"source": source}
+        action="scenario.save",
+        actor=actor,
+        tenant=tenant_current(),
+        target=f"scenario:{key}",
+        metadata={"source": source},
     )
-    serving_changed(_tenant().pk)
+    serving_changed(tenant_current().pk)
     return scenario, created
 
 
@@ -82,13 +79,13 @@ def scenario_delete(*, scenario: Scenario, actor: str) -> None:
         raise ExperimentError("stop the scenario's running experiment first")
     key = scenario.key
     scenario.delete()
-    audit_record(action="scenario.delete", actor=actor, tenant=_tenant(), target=f"scenario:{key}")
-    serving_changed(_tenant().pk)
+    audit_record(action="scenario.delete", actor=actor, tenant=tenant_current(), target=f"scenario:{key}")
+    serving_changed(tenant_current().pk)
 
 
 def experiment_create(*, name: str, scenario: Scenario, variants: Any, actor: str) -> Experiment:
     experiment = Experiment.objects.create(name=name, scenario=scenario, variants=validate_variants(variants))
-    audit_record(action="experiment.create", actor=actor, tenant=_tenant(), target=f"experiment:{experiment.pk}")
+    audit_record(action="experiment.create", actor=actor, tenant=tenant_current(), target=f"experiment:{experiment.pk}")
     return experiment
 
 
@@ -100,7 +97,7 @@ def experiment_update(*, experiment: Experiment, name: str | None, variants: Any
     if variants is not None:
         experiment.variants = validate_variants(variants)
     experiment.save()
-    audit_record(action="experiment.update", actor=actor, tenant=_tenant(), target=f"experiment:{experiment.pk}")
+    audit_record(action="experiment.update", actor=actor, tenant=tenant_current(), target=f"experiment:{experiment.pk}")
     return experiment
 
 
@@ -114,8 +111,8 @@ def experiment_start(*, experiment: Experiment, actor: str) -> Experiment:
             experiment.save(update_fields=["status", "started_at"])
     except IntegrityError as exc:
         raise ExperimentError("the scenario already has a running experiment; stop it first") from exc
-    audit_record(action="experiment.start", actor=actor, tenant=_tenant(), target=f"experiment:{experiment.pk}")
-    serving_changed(_tenant().pk)
+    audit_record(action="experiment.start", actor=actor, tenant=tenant_current(), target=f"experiment:{experiment.pk}")
+    serving_changed(tenant_current().pk)
     return experiment
 
 
@@ -125,8 +122,8 @@ def experiment_stop(*, experiment: Experiment, actor: str) -> Experiment:
     experiment.status = Experiment.Status.STOPPED
     experiment.stopped_at = timezone.now()
     experiment.save(update_fields=["status", "stopped_at"])
-    audit_record(action="experiment.stop", actor=actor, tenant=_tenant(), target=f"experiment:{experiment.pk}")
-    serving_changed(_tenant().pk)
+    audit_record(action="experiment.stop", actor=actor, tenant=tenant_current(), target=f"experiment:{experiment.pk}")
+    serving_changed(tenant_current().pk)
     return experiment
 
 
@@ -142,7 +139,7 @@ return values
 
 def impressions_flush(*, day: date) -> int:
     """Move a day's impression counters from Redis into PostgreSQL (atomic read-and-reset)."""
-    tenant = _tenant()
+    tenant = tenant_current()
     key = impressions_key(tenant.pk, f"{day:%Y%m%d}")
     flat = redis_call(lambda client: client.eval(_FLUSH_LUA, 1, key), default=None) or []
     pairs = dict(zip(flat[::2], flat[1::2], strict=True))
@@ -165,7 +162,7 @@ def _hgetall(key: str) -> Any:
 
 
 def _live_impressions(experiment_id: int, days: list[date]) -> dict[str, int]:
-    tenant = _tenant()
+    tenant = tenant_current()
     out: dict[str, int] = defaultdict(int)
     for day in days:
         key = impressions_key(tenant.pk, f"{day:%Y%m%d}")

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from recommendations.models import ErasedCustomer, ModelVersion
@@ -25,7 +25,7 @@ from recommendations.registry.bundles import (
 )
 from recommendations.registry.hooks import version_promoted_notify
 from recommendations.serving.config import serving_changed
-from tenants.models import Tenant
+from tenants.current import tenant_current
 from tenants.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -33,13 +33,6 @@ logger = logging.getLogger(__name__)
 
 class PromotionRefused(ValueError):
     """A version that cannot be promoted (the message says why)."""
-
-
-def _tenant() -> Tenant:
-    tenant = getattr(connection, "tenant", None)
-    if not isinstance(tenant, Tenant):
-        raise RuntimeError("the registry runs in a tenant's schema")
-    return tenant
 
 
 def release_gate(*, algorithm: str, metrics: Mapping[str, Any], tolerance: float) -> tuple[bool, str]:
@@ -93,7 +86,7 @@ def model_version_promote(
     locked.promoted_at = now
     locked.retired_at = None
     locked.save(update_fields=["status", "promoted_at", "retired_at"])
-    tenant = _tenant()
+    tenant = tenant_current()
     audit_record(
         action="model.promote",
         actor=actor,
@@ -144,7 +137,7 @@ def model_versions_retain(*, name: str = "default", keep: int) -> list[int]:
         version.save(update_fields=["artifacts_purged_at"])
         purged.append(version.version)
     if purged:
-        serving_changed(_tenant().pk)  # an experiment may have pointed at a purged version
+        serving_changed(tenant_current().pk)  # an experiment may have pointed at a purged version
     oldest = ModelVersion.objects.filter(artifacts_purged_at__isnull=True).order_by("finished_at").first()
     if oldest is None or oldest.finished_at is None:
         ErasedCustomer.objects.all().delete()
@@ -153,14 +146,15 @@ def model_versions_retain(*, name: str = "default", keep: int) -> list[int]:
     return purged
 
 
-def customer_hash(external_id: str) -> str:
+def erasure_hash(external_id: str) -> str:
+    """How an erased customer is recorded (ErasedCustomer): a hash, never the id itself."""
     return hashlib.sha256(external_id.encode()).hexdigest()
 
 
 def customer_erase_from_models(*, external_id: str) -> int:
     """Remove an erased customer's row (id, history, factors) from every stored bundle; returns
     how many bundles were rewritten. Serving ignores the customer meanwhile (ErasedCustomer)."""
-    ErasedCustomer.objects.update_or_create(customer_hash=customer_hash(external_id), defaults={})
+    ErasedCustomer.objects.update_or_create(customer_hash=erasure_hash(external_id), defaults={})
     rewritten = 0
     for version in ModelVersion.objects.filter(artifacts_purged_at__isnull=True).exclude(artifact_path=""):
         try:

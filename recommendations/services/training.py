@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 import zlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
@@ -21,7 +21,8 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from catalog.event_settings import event_settings_for
-from catalog.models import Event
+from catalog.selectors import events_at_least, events_estimated_count
+from recommendations import selectors
 from recommendations.models import ModelVersion, TrainingJob
 from recommendations.registry.bundles import BundleError, bundle_delete, bundle_prefix, bundle_write
 from recommendations.services.registry import model_version_promote, model_versions_retain, release_gate
@@ -29,8 +30,10 @@ from recommendations.serving.config import serving_changed
 from recommendations.training.pipeline import InsufficientData, PipelineOptions, run
 from recommendations.training.settings import TrainingSettings, training_settings_for
 from shelfwise.celery import TRANSIENT_ERRORS
+from shelfwise.celery import app as celery_app
 from shelfwise.datastores.postgres import current_schema
 from shelfwise.observability.metrics import training_observed
+from tenants.current import tenant_current
 from tenants.models import Plan, Tenant
 
 logger = logging.getLogger(__name__)
@@ -58,26 +61,24 @@ class TrainingQuotaExceeded(TrainingRefused):
         self.retry_after_seconds = retry_after_seconds
 
 
-TRAINING_QUOTA_WINDOW = timedelta(hours=24)
-
-
-def trainings_in_window() -> int:
-    """Trainings requested in the last 24 hours (what the plan's ``trainings_per_day`` counts)."""
-    return TrainingJob.objects.filter(created_at__gte=timezone.now() - TRAINING_QUOTA_WINDOW).count()
-
-
-def _tenant() -> Tenant:
-    tenant = getattr(connection, "tenant", None)
-    if not isinstance(tenant, Tenant) or tenant.schema_name == "public":
-        raise RuntimeError("training runs in a tenant's schema")
-    return tenant
-
-
-def _events_at_least(count: int) -> int:
-    """min(count, number of events) without counting a big table."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) FROM (SELECT 1 FROM {Event._meta.db_table} LIMIT %s) s", [count])  # noqa: S608
-        return int(cursor.fetchone()[0])
+def training_due(now: datetime, settings_: TrainingSettings) -> str | None:  # noqa: PLR0911 - a reason each
+    """Why the current store should be retrained now (a trigger), or None."""
+    if selectors.training_job_running() is not None:
+        return None
+    latest = selectors.model_version_latest()
+    events = events_estimated_count()
+    if events < settings_.min_interactions:
+        return None
+    if latest is None:
+        return ModelVersion.Trigger.GROWTH  # enough data for a first model
+    if latest.status == ModelVersion.Status.FAILED and latest.created_at > now - timedelta(hours=6):
+        return None  # do not hammer a store whose last attempt failed
+    if now.hour == settings_.schedule_hour_utc and latest.created_at.date() < now.date():
+        return ModelVersion.Trigger.SCHEDULE
+    trained_on = int((latest.data_counts or {}).get("events", 0))
+    if settings_.retrain_growth > 0 and trained_on and events >= trained_on * (1 + settings_.retrain_growth):
+        return ModelVersion.Trigger.GROWTH
+    return None
 
 
 def training_job_request(
@@ -89,19 +90,19 @@ def training_job_request(
     model_name: str = "default",
 ) -> TrainingJob:
     """Queue a training of the current store's model (sent to the ``training`` queue on commit)."""
-    tenant = _tenant()
+    tenant = tenant_current()
     settings = training_settings_for(tenant.pk)
     allowed = Plan.objects.filter(tenants=tenant).values_list("trainings_per_day", flat=True).first()
-    if allowed is not None and trainings_in_window() >= allowed:
-        window = TrainingJob.objects.filter(created_at__gte=timezone.now() - TRAINING_QUOTA_WINDOW)
+    if allowed is not None and selectors.trainings_in_window() >= allowed:
+        window = TrainingJob.objects.filter(created_at__gte=timezone.now() - selectors.TRAINING_QUOTA_WINDOW)
         oldest = window.order_by("created_at").values_list("created_at", flat=True).first() or timezone.now()
-        wait = max(1, int((oldest + TRAINING_QUOTA_WINDOW - timezone.now()).total_seconds()) + 1)
+        wait = max(1, int((oldest + selectors.TRAINING_QUOTA_WINDOW - timezone.now()).total_seconds()) + 1)
         raise TrainingQuotaExceeded(
             f"the plan allows {allowed} trainings per 24 hours and they are used up; "
             f"the next is possible in {wait // 3600} h {wait % 3600 // 60} min",
             retry_after_seconds=wait,
         )
-    events = _events_at_least(settings.min_interactions)
+    events = events_at_least(settings.min_interactions)
     if events < settings.min_interactions:
         raise TrainingRefused(
             f"not enough data to train: {events} events (need at least {settings.min_interactions}); "
@@ -118,7 +119,7 @@ def training_job_request(
                 model_name=model_name, trigger=trigger, requested_by=requested_by[:200], options=options
             )
     except IntegrityError:
-        running = TrainingJob.objects.filter(active_slot=True).first()
+        running = selectors.training_job_running()
         if running is None:  # finished in between: try once more
             return training_job_request(
                 trigger=trigger, requested_by=requested_by, algorithm=algorithm, tune=tune, model_name=model_name
@@ -128,10 +129,12 @@ def training_job_request(
     return job
 
 
-def _enqueue(job: TrainingJob) -> None:
-    from recommendations.tasks import train_model
+TRAIN_TASK = "recommendations.tasks.train_model"
 
-    train_model.apply_async(args=(str(job.id),))
+
+def _enqueue(job: TrainingJob) -> None:
+    # Sent by name: the task module imports this one (the schema travels in the headers).
+    celery_app.send_task(TRAIN_TASK, args=(str(job.id),), queue="training")
 
 
 class _Heartbeat:
@@ -183,11 +186,11 @@ def training_job_execute(job_id: str) -> None:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_lock_key(schema)])
         status = TrainingJob.objects.filter(pk=job_id).values_list("status", flat=True).first()
         if status in {TrainingJob.Status.SUCCEEDED, TrainingJob.Status.FAILED}:
-            training_observed(tenant_id=_tenant().pk, outcome=str(status), seconds=time.monotonic() - started)
+            training_observed(tenant_id=tenant_current().pk, outcome=str(status), seconds=time.monotonic() - started)
 
 
 def _execute(job_id: str) -> None:
-    tenant = _tenant()
+    tenant = tenant_current()
     job = TrainingJob.objects.filter(pk=job_id).first()
     if job is None or job.is_finished:
         return
@@ -248,7 +251,7 @@ def _execute(job_id: str) -> None:
         finished_at=timezone.now(),
     )
     version.refresh_from_db()
-    serving_changed(_tenant().pk)  # a new usable version (experiments may name it)
+    serving_changed(tenant_current().pk)  # a new usable version (experiments may name it)
     if passed and settings.auto_promote:
         model_version_promote(version=version, actor="system:release-gate", reason=reason, automatic=True)
     TrainingJob.objects.filter(pk=job.pk).update(
@@ -287,15 +290,10 @@ def _options(job: TrainingJob, version: ModelVersion, settings: TrainingSettings
     if not tune and not params:
         # Reuse what the last tuned version of this algorithm found (tuning is not repeated
         # on every nightly retrain).
-        tuned = (
-            ModelVersion.objects.filter(name=version.name, algorithm=algorithm, metrics__tuning__tuned=True)
-            .exclude(pk=version.pk)
-            .order_by("-version")
-            .first()
-        )
+        tuned = selectors.model_version_last_tuned(name=version.name, algorithm=algorithm, excluding=version.pk)
         if tuned is not None:
             params = dict(tuned.params)
-    active = ModelVersion.objects.filter(name=version.name, status=ModelVersion.Status.ACTIVE).first()
+    active = selectors.model_version_active(name=version.name)
     return PipelineOptions(
         weights=event_settings_for(tenant).weights,
         algorithm=algorithm,

@@ -18,9 +18,10 @@ import hashlib
 import threading
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TLRUCache
 from django.conf import settings
 from django.db import transaction
 
@@ -69,7 +70,6 @@ class ServingConfig:
     scenarios: dict[str, dict[str, Any]]  # key -> default source
     experiments: dict[str, tuple[int, list[Variant]]]  # scenario key -> (experiment id, variants)
     stamp: str = UNKNOWN_STAMP  # the serving stamp in Redis when this was read (see the module)
-    loaded_at: float = field(default_factory=time.monotonic)
 
     def resolve(self, source: dict[str, Any]) -> VersionRef | None:
         """The model version a variant's source points at (None: popularity / trending)."""
@@ -157,7 +157,12 @@ def _read(tenant_id: int) -> ServingConfig:
     return ServingConfig(tenant_id, active, versions, scenarios, experiments, stamp)
 
 
-_configs: dict[int, ServingConfig] = {}
+def _expires(_tenant_id: int, _config: ServingConfig, now: float) -> float:
+    return now + settings.SHELFWISE_SERVING_CONFIG_SECONDS
+
+
+# Per store, this process's routing for at most SHELFWISE_SERVING_CONFIG_SECONDS.
+_configs: TLRUCache[int, ServingConfig] = TLRUCache(maxsize=100_000, ttu=_expires, timer=time.monotonic)
 _lock = threading.Lock()
 
 
@@ -165,12 +170,9 @@ def serving_config(tenant_id: int, *, stamp: str | None = None) -> ServingConfig
     """The store's serving configuration (from its schema; reused for a couple of seconds, or
     until ``stamp`` — the serving stamp as Redis has it now, when the caller read it — differs
     from the one it was read under)."""
-    cached = _configs.get(tenant_id)
-    if (
-        cached is not None
-        and (stamp is None or stamp == cached.stamp)
-        and time.monotonic() - cached.loaded_at < settings.SHELFWISE_SERVING_CONFIG_SECONDS
-    ):
+    with _lock:
+        cached = _configs.get(tenant_id)
+    if cached is not None and (stamp is None or stamp == cached.stamp):
         return cached
     config = _read(tenant_id)
     with _lock:

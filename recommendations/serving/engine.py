@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from cachetools import TTLCache
 
 from catalog import selectors as catalog_selectors
 from catalog.event_settings import EventSettings
@@ -295,7 +296,7 @@ def _penalty(model: LoadedModel, filters: Filters) -> np.ndarray | None:
 
     def compute() -> np.ndarray:
         if filters.empty:
-            deleted = _deleted_items()
+            deleted = catalog_selectors.item_deleted_ids()
             ruled_out = np.array([item in deleted for item in model.item_ids], dtype=bool)
         else:
             allowed = filters.matching()
@@ -308,12 +309,6 @@ def _penalty(model: LoadedModel, filters: Filters) -> np.ndarray | None:
     if penalty is not None and filters.empty and not np.isinf(penalty).any():
         return None  # nothing ruled out: the graph's default (zeros) does the same, cheaper
     return penalty
-
-
-def _deleted_items() -> set[str]:
-    from catalog.models import Item
-
-    return set(Item.objects.filter(deleted_at__isnull=False).values_list("external_id", flat=True))
 
 
 def _score(
@@ -357,21 +352,22 @@ def _score(
 # --------------------------------------------------------------------------- fallback chain
 
 
-_popular_cache: dict[tuple[int, str], tuple[float, list[tuple[str, float]]]] = {}
+# All-time event counts per (store, filter), reused for a minute per process.
+_popular_cache: TTLCache[tuple[int, str], list[tuple[str, float]]] = TTLCache(maxsize=4096, ttl=POPULAR_CACHE_SECONDS)
 _popular_lock = threading.Lock()
 
 
 def _popular_from_database(tenant_id: int, filters: Filters, limit: int) -> list[tuple[str, float]]:
     """All-time event counts per item (the last link of the chain), reused for a minute."""
     key = (tenant_id, filters.key())
-    now = time.monotonic()
-    cached = _popular_cache.get(key)
-    if cached is not None and now - cached[0] < POPULAR_CACHE_SECONDS and len(cached[1]) >= min(limit, len(cached[1])):
-        return cached[1][:limit]
+    with _popular_lock:
+        cached = _popular_cache.get(key)
+    if cached is not None:
+        return cached[:limit]
     where, params = filters.where()
     rows = catalog_selectors.popular_item_ids(limit=max(limit, CANDIDATES * 2), where=where, params=params)
     with _popular_lock:
-        _popular_cache[key] = (now, rows)
+        _popular_cache[key] = rows
     return rows[:limit]
 
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
+from cachetools import LRUCache, TTLCache
 from django.conf import settings
 
 from recommendations.registry.bundles import BundleError, bundle_load
@@ -54,7 +54,8 @@ class LoadedModel:
     takes_penalty: bool  # bundles written before filters became a graph input exclude instead
     size_bytes: int
     loaded_at: float = field(default_factory=time.monotonic)
-    masks: OrderedDict[str, tuple[float, np.ndarray]] = field(default_factory=OrderedDict)
+    # Penalties per filter (MAX_MASKS, each for MASK_TTL_SECONDS: the catalog changes).
+    masks: TTLCache[str, np.ndarray] = field(default_factory=lambda: TTLCache(maxsize=MAX_MASKS, ttl=MASK_TTL_SECONDS))
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -73,17 +74,13 @@ class LoadedModel:
         """The cached penalty for a filter (``compute()`` builds it); None for no filter."""
         if key == "all_unfiltered":
             return None
-        now = time.monotonic()
         with self.lock:
             cached = self.masks.get(key)
-            if cached is not None and now - cached[0] < MASK_TTL_SECONDS:
-                self.masks.move_to_end(key)
-                return cached[1]
+        if cached is not None:
+            return cached
         penalty: np.ndarray = compute()
         with self.lock:
-            self.masks[key] = (now, penalty)
-            while len(self.masks) > MAX_MASKS:
-                self.masks.popitem(last=False)
+            self.masks[key] = penalty
         return penalty
 
 
@@ -124,26 +121,36 @@ class ModelCache:
 
     def __init__(self, budget_bytes: int) -> None:
         self.budget_bytes = budget_bytes
-        self._models: OrderedDict[tuple[int, int], LoadedModel] = OrderedDict()
-        self._failed: dict[tuple[int, int], float] = {}
+        # Least recently used first out, by bytes; a version larger than the whole budget is
+        # still served, kept alone (``_oversized``).
+        self._models: LRUCache[tuple[int, int], LoadedModel] = LRUCache(
+            maxsize=budget_bytes, getsizeof=lambda model: model.size_bytes
+        )
+        self._oversized: tuple[tuple[int, int], LoadedModel] | None = None
+        # Versions whose bundle failed to load: not tried again for FAILED_LOAD_SECONDS.
+        self._failed: TTLCache[tuple[int, int], bool] = TTLCache(maxsize=10_000, ttl=FAILED_LOAD_SECONDS)
         self._lock = threading.Lock()
         self._loading: dict[tuple[int, int], threading.Lock] = {}
+
+    def _cached(self, key: tuple[int, int]) -> LoadedModel | None:
+        """The loaded version (marked as just used), under the lock."""
+        if self._oversized is not None and self._oversized[0] == key:
+            return self._oversized[1]
+        return self._models.get(key)
 
     def get(self, *, tenant_id: int, version_id: int, version: int, artifact_path: str) -> LoadedModel | None:
         """The loaded version, loading it if needed; None if its bundle cannot be used."""
         key = (tenant_id, version_id)
         with self._lock:
-            model = self._models.get(key)
+            model = self._cached(key)
             if model is not None:
-                self._models.move_to_end(key)
                 return model
-            failed_at = self._failed.get(key)
-            if failed_at is not None and time.monotonic() - failed_at < FAILED_LOAD_SECONDS:
+            if key in self._failed:
                 return None
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:  # one thread loads, the others wait for it
             with self._lock:
-                model = self._models.get(key)
+                model = self._cached(key)
             if model is not None:
                 return model
             try:
@@ -154,33 +161,34 @@ class ModelCache:
 
                 model_load_failed(tenant_id=tenant_id, version=version)
                 with self._lock:
-                    self._failed[key] = time.monotonic()
+                    self._failed[key] = True
                 return None
             with self._lock:
-                self._models[key] = model
-                self._evict()
+                if model.size_bytes > self.budget_bytes:
+                    self._models.clear()
+                    self._oversized = (key, model)
+                else:
+                    self._oversized = None
+                    self._models[key] = model  # evicts the least recently used beyond the budget
             return model
-
-    def _evict(self) -> None:
-        total = sum(model.size_bytes for model in self._models.values())
-        while total > self.budget_bytes and len(self._models) > 1:
-            _key, evicted = self._models.popitem(last=False)
-            total -= evicted.size_bytes
 
     def drop_tenant_versions(self, tenant_id: int, keep: set[int]) -> None:
         """Forget a tenant's versions that are no longer served (``keep``: version ids)."""
         with self._lock:
             for key in [key for key in self._models if key[0] == tenant_id and key[1] not in keep]:
                 del self._models[key]
+            if self._oversized is not None and self._oversized[0][0] == tenant_id and self._oversized[0][1] not in keep:
+                self._oversized = None
 
     def clear(self) -> None:
         with self._lock:
             self._models.clear()
+            self._oversized = None
             self._failed.clear()
 
     def loaded(self) -> list[tuple[int, int]]:
         with self._lock:
-            return list(self._models)
+            return [*self._models, *([self._oversized[0]] if self._oversized is not None else [])]
 
 
 _cache: ModelCache | None = None

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
 from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import get_tenant_model
 
 from shelfwise.datastores.postgres import db
 from shelfwise.http.errors import SERVICE_UNAVAILABLE, problem_json_response
@@ -139,9 +140,8 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
 
 
 def _public_tenant() -> Any:
-    from tenants.models import Tenant  # the app's model; imported late (middleware loads first)
-
-    return Tenant(schema_name=settings.PUBLIC_SCHEMA_NAME, slug="", name="Shelfwise")
+    # The tenants app's model, found through django-tenants (the platform imports no app).
+    return get_tenant_model()(schema_name=settings.PUBLIC_SCHEMA_NAME, slug="", name="Shelfwise")
 
 
 class ContentSecurityPolicyMiddleware:

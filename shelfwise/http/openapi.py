@@ -9,6 +9,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
 from drf_spectacular.utils import OpenApiParameter
 
+from shelfwise.http.input import OpenApiSchema
+
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
     "description": "RFC 9457 problem details; `code` is stable and machine-readable.",
@@ -99,6 +101,15 @@ class PydanticRequestExtension(PydanticExtension):
     def map_serializer(self, auto_schema: AutoSchema, direction: str) -> dict[str, Any]:
         from pydantic.json_schema import model_json_schema
 
+        documented = getattr(self.target, "OPENAPI_SCHEMA", None)
+        if documented is not None:
+            # A body documented as it was before it was a pydantic model (the published document
+            # is the contract): its schema and the components it refers to, verbatim.
+            for sub_name, sub_schema in getattr(self.target, "OPENAPI_COMPONENTS", {}).items():
+                auto_schema.registry.register_on_missing(
+                    ResolvedComponent(name=sub_name, type=ResolvedComponent.SCHEMA, object=sub_name, schema=sub_schema)
+                )
+            return dict(documented)
         schema = model_json_schema(
             self.target,
             ref_template="#/components/schemas/{model}",
@@ -112,10 +123,22 @@ class PydanticRequestExtension(PydanticExtension):
 
 
 def query_parameters(model: type[Any]) -> list[OpenApiParameter]:
-    """OpenAPI query parameters from a pydantic query model (see ``shelfwise.http.views.parse_query_model``)."""
+    """OpenAPI query parameters from a pydantic query model (see ``shelfwise.http.input.parse_query``)."""
     properties = model.model_json_schema()["properties"]
     out = []
     for name, info in model.model_fields.items():
+        documented = next((item for item in info.metadata if isinstance(item, OpenApiSchema)), None)
+        if documented is not None:
+            out.append(
+                OpenApiParameter(
+                    name,
+                    dict(documented.schema),
+                    OpenApiParameter.QUERY,
+                    required=info.is_required(),
+                    description=documented.description,
+                )
+            )
+            continue
         schema = dict(properties[name])
         options = [option for option in schema.pop("anyOf", []) if option.get("type") != "null"]
         if options:  # Optional[...] (and Decimal's number-or-string): document the first form

@@ -12,14 +12,12 @@ import hashlib
 import logging
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, cast
 
 import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from pydantic import ValidationError
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
@@ -36,7 +34,6 @@ from shelfwise.http.errors import (
     Problem,
     problem_type,
 )
-from shelfwise.http.input import field_errors
 from shelfwise.observability.tracing import span
 
 logger = logging.getLogger(__name__)
@@ -454,83 +451,3 @@ class OutputSerializer(serializers.ModelSerializer[Any]):
         for field in fields.values():
             field.read_only = True
         return fields
-
-
-# --------------------------------------------------------------------------- input helpers
-
-
-def _refuse_unknown(unknown: list[str]) -> None:
-    if unknown:
-        raise Problem(
-            VALIDATION_ERROR,
-            f"Unknown query parameter(s): {', '.join(unknown)}.",
-            errors=[
-                {"field": name, "code": "unknown_field", "message": "not a parameter of this endpoint"}
-                for name in unknown
-            ],
-        )
-
-
-def _refuse_blank(request: Request | HttpRequest) -> None:
-    empty = sorted(name for name, value in request.GET.items() if value == "")
-    if empty:
-        raise Problem(
-            VALIDATION_ERROR,
-            errors=[{"field": name, "code": "blank", "message": "must not be empty"} for name in empty],
-        )
-
-
-def reject_unknown_query_params(request: Request, allowed: set[str]) -> None:
-    _refuse_unknown(sorted(set(request.query_params) - allowed))
-
-
-def parse_query(request: Request, serializer_class: type[Any]) -> dict[str, Any]:
-    """Validate query parameters with a DRF serializer; unknown parameters are an error."""
-    reject_unknown_query_params(request, set(serializer_class().fields))
-    _refuse_blank(request)
-    serializer = serializer_class(data=request.query_params)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
-
-
-def parse_query_model(
-    request: Request | HttpRequest, model: type[Any], *, also_allowed: Callable[[str], bool] | None = None
-) -> Any:
-    """Validate query parameters with a pydantic model (lax: query values are strings; a
-    parameter given twice counts once, the last). Unknown parameters, blank values and invalid
-    ones are a 400 with per-field errors. ``also_allowed`` admits parameters the view parses
-    itself (e.g. ``prop.<name>`` filters). Takes a DRF or a plain Django request."""
-    params = request.GET
-    if not params and model in _defaults:
-        return _defaults[model]  # the common case, on the hot path
-    allowed = model.model_fields
-    _refuse_unknown(
-        sorted(name for name in params if name not in allowed and not (also_allowed and also_allowed(name)))
-    )
-    _refuse_blank(request)
-    try:
-        parsed = model.model_validate({name: params[name] for name in params if name in allowed})
-    except ValidationError as exc:
-        raise Problem(VALIDATION_ERROR, errors=field_errors(exc)) from exc
-    if not params and model.model_config.get("frozen"):
-        _defaults[model] = parsed  # every parameter at its default: reused (immutable)
-    return parsed
-
-
-# Query models parsed from an empty query string, per model.
-_defaults: dict[type[Any], Any] = {}
-
-
-def parse_body(request: Request, model: type[Any]) -> Any:
-    """Validate a JSON object body with a pydantic model; 400 with per-field errors otherwise."""
-    data = request.data
-    if not isinstance(data, dict):
-        raise Problem(
-            VALIDATION_ERROR,
-            "The body must be a JSON object.",
-            errors=[{"field": None, "code": "invalid_type", "message": "expected a JSON object"}],
-        )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise Problem(VALIDATION_ERROR, errors=field_errors(exc)) from exc

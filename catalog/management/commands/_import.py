@@ -57,7 +57,6 @@ class ImportCommand(BaseCommand):
 
         with tenant_context(tenant):
             summary = self.run_import(
-                tenant=tenant,
                 rows=self.reader(options["fmt"], path),
                 chunk_size=options["chunk_size"],
                 progress=progress,

@@ -119,9 +119,9 @@ class Command(BaseCommand):
             if Event.objects.exists():
                 return
             self.stdout.write(f"Importing the demo store from {data.name} (once; ~1 minute)…")
-            items = items_import(tenant=tenant, rows=item_reader("online-retail", data))
+            items = items_import(rows=item_reader("online-retail", data))
             self.stdout.write(f"  items: {items.created} created")
-            events = events_import(tenant=tenant, rows=event_reader("online-retail", data))
+            events = events_import(rows=event_reader("online-retail", data))
             self.stdout.write(
                 f"  events: {events.stored} purchases stored from {events.read} invoice lines "
                 f"({sum(events.skipped.values())} skipped: "
