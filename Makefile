@@ -52,7 +52,7 @@ soak: install  ## errors, p99 and memory per minute under steady mixed traffic
 
 fuzz: install  ## schemathesis over the whole API with many more examples than `make test`
 	SHELFWISE_FUZZ_EXAMPLES=$${SHELFWISE_FUZZ_EXAMPLES:-400} $(PY) -m shelfwise.dev.servers run --ephemeral -- \
-		$(PY) -m pytest tests/test_contract.py -k schemathesis -q
+		$(PY) -m pytest tests/e2e/test_contract.py -k schemathesis -q
 
 openapi: install  ## regenerate docs/openapi.yaml from the code
 	$(PY) -m shelfwise.dev.servers run --ephemeral -- $(PY) manage.py spectacular --validate --fail-on-warn --file docs/openapi.yaml

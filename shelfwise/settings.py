@@ -104,8 +104,8 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 # `SET search_path` once per connection and schema switch, not before every statement (which
 # doubled the round trips of every query). Switching goes through set_tenant/set_schema, which
 # forget the path; so do ROLLBACK, ROLLBACK TO SAVEPOINT and a closed connection (PostgreSQL
-# undoes a SET with the transaction that made it). tests/test_isolation_matrix.py and
-# tests/test_tenancy_search_path.py hold it to that.
+# undoes a SET with the transaction that made it). tests/e2e/test_isolation_matrix.py and
+# tests/platform/test_tenancy_search_path.py hold it to that.
 TENANT_LIMIT_SET_CALLS = True
 PUBLIC_SCHEMA_NAME = "public"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
@@ -424,7 +424,7 @@ SHELFWISE_METRICS_TOKEN = env.SHELFWISE_METRICS_TOKEN
 SHELFWISE_METRICS_MAX_TENANTS = env.SHELFWISE_METRICS_MAX_TENANTS
 SHELFWISE_METRICS_STATE_SECONDS = env.SHELFWISE_METRICS_STATE_SECONDS
 
-from shelfwise.observability.logs import init_sentry  # noqa: E402 - needs the settings above
+from shelfwise.observability.sentry import init_sentry  # noqa: E402 - needs the settings above
 
 init_sentry(
     dsn=SENTRY_DSN, environment=SENTRY_ENVIRONMENT, release=SENTRY_RELEASE, traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE

@@ -112,7 +112,7 @@ class ApiKeyPrincipal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     is_authenticated: bool = True
     is_anonymous: bool = False
-    api_principal: bool = True  # marks the shelfwise.http.views.ApiPrincipal protocol
+    api_principal: bool = True  # marks the shelfwise.http.principal.ApiPrincipal protocol
     # The raw Redis record this principal was verified against (None: read from the database
     # or Redis in this request — nothing left to confirm).
     unconfirmed_raw: bytes | None = None
@@ -141,7 +141,7 @@ class ApiKeyPrincipal:
         _remember(fresh, fresh_raw, self.tenant)
         return True
 
-    # The shelfwise.http.views.ApiPrincipal protocol (rate limits, idempotency).
+    # The shelfwise.http.principal.ApiPrincipal protocol (rate limits, idempotency).
     @property
     def tenant_id(self) -> int:
         return self.record.tenant_id

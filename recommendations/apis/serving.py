@@ -25,7 +25,8 @@ from recommendations.serving.filters import Filters, filters_from_mapping, filte
 from shelfwise.http.errors import NOT_FOUND, VALIDATION_ERROR, Problem
 from shelfwise.http.input import QueryModel, parse_body, parse_query
 from shelfwise.http.openapi import query_parameters
-from shelfwise.http.views import ApiView, RedisPrelude, accepts_plain_json, precharge
+from shelfwise.http.ratelimit import RedisPrelude, accepts_plain_json, precharge
+from shelfwise.http.views import ApiView
 from tenants import keys
 from tenants.authentication import principal_activate, principal_of, remembered_principal
 

@@ -1,0 +1,1 @@
+"""Model versions as artifacts: bundles on storage, the release gate, the promotion hook."""

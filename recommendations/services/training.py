@@ -25,7 +25,8 @@ from catalog.selectors import events_at_least, events_estimated_count
 from recommendations import selectors
 from recommendations.models import ModelVersion, TrainingJob
 from recommendations.registry.bundles import BundleError, bundle_delete, bundle_prefix, bundle_write
-from recommendations.services.registry import model_version_promote, model_versions_retain, release_gate
+from recommendations.registry.gate import release_gate
+from recommendations.services.registry import model_version_promote, model_versions_retain
 from recommendations.serving.config import serving_changed
 from recommendations.training.pipeline import InsufficientData, PipelineOptions, run
 from recommendations.training.settings import TrainingSettings, training_settings_for

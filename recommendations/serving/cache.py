@@ -29,7 +29,7 @@ WAIT_STEP = 0.01
 
 # The lookup, as the body of a Lua function. Keys and arguments start at KEYS[FIRST] and
 # ARGV[FIRST] so that it can run alone (FIRST = 1) or after the rate limit (FIRST = 3, see
-# shelfwise.http.views.RedisPrelude). Keys: generation, cache prefix, daily stats, daily impressions,
+# shelfwise.http.ratelimit.RedisPrelude). Keys: generation, cache prefix, daily stats, daily impressions,
 # the store's serving stamp. Arguments: impression field ('' for none), '1' to count the hit or
 # miss, the single-flight lock's lifetime in ms, the serving stamp the request was routed under
 # ('*': any). A different stamp means the routing (hence the key) may be out of date: it returns

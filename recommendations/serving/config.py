@@ -118,7 +118,7 @@ def serving_stamp_key(tenant_id: int) -> str:
     return tenant_key(tenant_id, "serving")
 
 
-# The stamp, read in a view's rate-limit call (shelfwise.http.views.RedisPrelude; KEYS[3]).
+# The stamp, read in a view's rate-limit call (shelfwise.http.ratelimit.RedisPrelude; KEYS[3]).
 STAMP_PRELUDE_BODY = f"return redis.call('GET', KEYS[3]) or '{NO_STAMP}'"
 
 

@@ -26,12 +26,12 @@ from cachetools import TTLCache
 from catalog import selectors as catalog_selectors
 from catalog.event_settings import EventSettings
 from catalog.online_features import popular_items
+from recommendations.scoring.fold_in import als_fold_in
 from recommendations.serving import cache
 from recommendations.serving.config import Route, ServingConfig, VersionRef, serving_config, serving_config_forget
 from recommendations.serving.filters import Filters
 from recommendations.serving.loader import LoadedModel, model_cache
 from recommendations.serving.metrics import recommendation_served, scoring_observed
-from recommendations.training.algorithms import als_fold_in
 from shelfwise.observability.tracing import span
 
 logger = logging.getLogger(__name__)

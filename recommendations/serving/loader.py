@@ -21,10 +21,10 @@ from cachetools import LRUCache, TTLCache
 from django.conf import settings
 
 from recommendations.registry.bundles import BundleError, bundle_load
-from recommendations.training.export import session
+from recommendations.scoring.sessions import onnx_session
 
 if TYPE_CHECKING:
-    import onnxruntime as ort  # imported lazily (see training.export.session)
+    import onnxruntime as ort  # imported lazily (see scoring.sessions.onnx_session)
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,8 @@ def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> 
         version=version,
         algorithm=str(manifest.get("algorithm", "")),
         kind=str(scoring_info.get("kind", "factors")),
-        scoring=session(files["scoring.onnx"]),
-        similar=session(files["similar.onnx"]),
+        scoring=onnx_session(files["scoring.onnx"]),
+        similar=onnx_session(files["similar.onnx"]),
         item_ids=item_ids,
         item_index={item_id: index for index, item_id in enumerate(item_ids)},
         customer_index={customer_id: index for index, customer_id in enumerate(customers)},

@@ -21,16 +21,13 @@ items: ``item_id`` / ``index`` / ``score`` ([B, K]; pads have an empty id).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 import scipy.sparse as sp
 from onnx import TensorProto, helper, numpy_helper
 
-if TYPE_CHECKING:
-    import onnxruntime as ort
-
+from recommendations.scoring.sessions import onnx_session
 from recommendations.training.algorithms import Fitted, history_vector, need
 from recommendations.training.evaluation import top_k
 
@@ -194,19 +191,6 @@ def scoring_graph(fitted: Fitted, item_ids: np.ndarray) -> onnx.ModelProto:
     return neighbour_graph(ids, scores, item_ids)
 
 
-def session(model_bytes: bytes) -> ort.InferenceSession:
-    # Imported here, not at module level: ONNX Runtime starts native threads when imported, and a
-    # process forked after that (gunicorn's preloaded master forking workers) hangs at exit in
-    # ONNX Runtime's destructors. Only the processes that score import it.
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    return ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-
-
 def exclusion_matrix(history: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """The rows' history items as a padded index matrix (−1 pads, at least one column)."""
     sub = history[rows]
@@ -259,7 +243,7 @@ def verify(model_bytes: bytes, fitted: Fitted, history: sp.csr_matrix, seed: int
     k = min(VERIFY_K, history.shape[1] - 1)
     scores_np = fitted.score(rows, history_vector(history)).astype(np.float32)
     expected = top_k(scores_np, history[rows], k)
-    got_scores, got_index, _ids = session(model_bytes).run(None, onnx_inputs(fitted, history, rows, k))
+    got_scores, got_index, _ids = onnx_session(model_bytes).run(None, onnx_inputs(fitted, history, rows, k))
     mismatches, max_error = 0, 0.0
     for position in range(len(rows)):
         want = scores_np[position, expected[position]]

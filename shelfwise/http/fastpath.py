@@ -10,7 +10,7 @@ that shape an API response — request id, access log, metrics and traffic count
 and sends it. When the answer declines (a cache miss, an unknown key, a bad parameter, a 429…)
 it raises :class:`NotHandled` and the request goes through Django's full handler as if the
 fast path did not exist; the rate-limit charge and the Redis reply already obtained travel with
-the request (``shelfwise.http.views.precharge``), so nothing is charged or read twice.
+the request (``shelfwise.http.ratelimit.precharge``), so nothing is charged or read twice.
 
 The middleware the fast path leaves out must be no-ops for such a request (no session, cookie,
 CSRF token, static file, page or probe). :data:`SKIPPABLE` lists them; with any middleware in

@@ -20,7 +20,7 @@ from django.conf import settings
 from django.http import HttpRequest
 
 from shelfwise.datastores.redis_client import redis_call
-from shelfwise.http.views import client_ip
+from shelfwise.http.ratelimit import client_ip
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

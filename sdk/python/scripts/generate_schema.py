@@ -5,7 +5,7 @@
 
 datamodel-code-generator (pinned in the project's dev dependencies) writes the types; the result
 is formatted with the project's ruff configuration so the committed file passes `make lint`
-unchanged. tests/test_sdk_python.py runs the same function and fails when the committed file
+unchanged. tests/e2e/test_sdk_python.py runs the same function and fails when the committed file
 differs, so a change to docs/openapi.yaml that changes a generated type cannot go unnoticed; mypy
 (strict) then checks the hand-written client against the new types.
 """
@@ -28,7 +28,7 @@ GENERATOR = "datamodel-code-generator"
 
 HEADER = """\
 Generated from docs/openapi.yaml by {generator} {version}: do not edit by hand.
-Regenerate with `make sdk` (sdk/python/scripts/generate_schema.py); tests/test_sdk_python.py
+Regenerate with `make sdk` (sdk/python/scripts/generate_schema.py); tests/e2e/test_sdk_python.py
 fails when this file and the schema differ."""
 
 OPTIONS = [

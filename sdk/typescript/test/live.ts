@@ -1,4 +1,4 @@
-// The live API the pytest driver (tests/test_sdk_typescript.py) started, from the environment.
+// The live API the pytest driver (tests/e2e/test_sdk_typescript.py) started, from the environment.
 // Without it (a plain `npm test`) the live tests are skipped and only the offline ones run.
 
 export interface LiveApi {
@@ -28,7 +28,7 @@ function read(): LiveApi | undefined {
 
 export const live = read();
 /** `test(name, { skip: noLiveApi }, …)`: skipped, with the reason, outside the pytest driver. */
-export const noLiveApi = live === undefined ? "no live API (run through tests/test_sdk_typescript.py)" : false;
+export const noLiveApi = live === undefined ? "no live API (run through tests/e2e/test_sdk_typescript.py)" : false;
 
 export function requireLive(): LiveApi {
   if (live === undefined) throw new Error("no live API");

@@ -1,5 +1,5 @@
 // Training on the real Celery worker, promotion and rollback, then every kind of recommendation,
-// scenarios and experiments, against a store with a generated shopping history (tests/stores.py:
+// scenarios and experiments, against a store with a generated shopping history (tests/factories.py:
 // customers c0…c239, items i0…i95). The tests run in order and share the store.
 
 import assert from "node:assert/strict";

@@ -1,5 +1,5 @@
 # Generated from docs/openapi.yaml by datamodel-code-generator 0.89.0: do not edit by hand.
-# Regenerate with `make sdk` (sdk/python/scripts/generate_schema.py); tests/test_sdk_python.py
+# Regenerate with `make sdk` (sdk/python/scripts/generate_schema.py); tests/e2e/test_sdk_python.py
 # fails when this file and the schema differ.
 
 from __future__ import annotations

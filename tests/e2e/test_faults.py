@@ -1,0 +1,193 @@
+"""Faults injected into real processes: a gunicorn of the test's own, the embedded PostgreSQL and
+Redis stopped and started again under it, a model bundle damaged on disk.
+
+(Elsewhere: a worker killed mid-training in test_training_live, the same batch delivered three
+times at once in test_ingestion_live, a damaged bundle refused at promotion in test_registry.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.core.files.base import ContentFile
+from django.db import connection
+from django_tenants.utils import tenant_context
+
+from catalog.models import Event
+from recommendations.models import ModelVersion
+from recommendations.registry.bundles import model_storage
+from recommendations.services.registry import model_version_promote
+from shelfwise.datastores import redis_client
+from shelfwise.dev import servers as devservers
+from tests.factories import load_taste_store, make_tenant
+from tests.fixtures.processes import AppServer, call, process_total, scrape, start_app_server, stop_process, total
+from tests.helpers import TenantHandle, train_now
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def store(django_db_setup: None, django_db_blocker) -> Iterator[TenantHandle]:
+    """A taste store with an active ALS model."""
+    with django_db_blocker.unblock():
+        handle = make_tenant("faults")
+        load_taste_store(handle)
+        assert train_now(handle).status == "active"
+        connection.set_schema_to_public()
+        yield handle
+
+
+@pytest.fixture
+def server(live_db: None) -> Iterator[AppServer]:
+    """A gunicorn of this test's own (one worker: every request meets the same process state)."""
+    started = start_app_server("faults", workers=1)
+    yield started
+    stop_process(started.process)
+
+
+def state_dir() -> Path:
+    return Path(os.environ["SHELFWISE_DEV_STATE"]).parent
+
+
+def recommend(server: AppServer, store: TenantHandle, customer: str = "c40", query: str = "") -> tuple[int, dict, str]:
+    import http.client
+
+    connection_ = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    connection_.request(
+        "GET",
+        f"/api/v1/customers/{customer}/recommendations?count=5{query}",
+        headers={"Authorization": f"Bearer {store.key}"},
+    )
+    response = connection_.getresponse()
+    body = response.read()
+    connection_.close()
+    return response.status, json.loads(body), response.getheader("X-Shelfwise-Cache") or ""
+
+
+def eventually(check: Callable[[], bool], seconds: float) -> float:
+    """Seconds until ``check()`` held; fails after ``seconds``."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > seconds:
+            pytest.fail(f"not recovered within {seconds}s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def reset_this_process_pools() -> None:
+    """This test process's own pooled Redis and broker connections died with the server."""
+    from kombu import pools
+
+    from shelfwise.celery import app
+
+    redis_client.reset_circuit()
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+def test_a_damaged_active_bundle_is_not_served_the_previous_version_is(store: TenantHandle, live_db: None) -> None:
+    second = train_now(store, algorithm="itemknn_cosine")
+    with tenant_context(store.tenant):
+        model_version_promote(version=ModelVersion.objects.get(pk=second.pk), actor="test")
+    storage = model_storage()
+    path = f"{second.artifact_path}/scoring.onnx"
+    with storage.open(path, "rb") as handle:
+        data = bytearray(handle.read())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    storage.delete(path)
+    storage.save(path, ContentFile(bytes(data)))
+
+    server = start_app_server("faults-bundle", workers=1)  # a process that has not loaded it yet
+    try:
+        # exclude_seen=false: not among the lists the promotion warmed, so the model is loaded.
+        status, body, cache = recommend(server, store, query="&exclude_seen=false")
+        again = recommend(server, store, customer="c41", query="&exclude_seen=false")
+        workers = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True, check=True)
+        (worker_pid,) = workers.stdout.split()
+        load_failures = process_total(worker_pid, "shelfwise_model_load_failures_total", tenant=str(store.tenant.pk))
+        samples = scrape(server)
+    finally:
+        stop_process(server.process)
+        with tenant_context(store.tenant):
+            model_version_promote(version=ModelVersion.objects.get(version=1), actor="test")
+
+    assert (status, cache) == (200, "miss")
+    assert body["strategy"] == "model"
+    assert body["model_version"] == 1  # the newest earlier version that passes its checks
+    assert again[0] == 200
+    assert again[1]["model_version"] == 1
+    # Raised once per process and version (a failed load is not retried on every request). The
+    # server's own count: a Celery worker warming the promoted version may have met it too.
+    assert load_failures == 1
+    assert total(samples, "shelfwise_model_load_failures_total", tenant=str(store.tenant.pk)) >= 1
+
+
+def test_redis_outage_degrades_then_caching_resumes_without_restarts(store: TenantHandle, server: AppServer) -> None:
+    recommend(server, store)
+    assert recommend(server, store)[2] == "hit"
+    state = devservers.read_state(state_dir())
+    assert state is not None
+    with tenant_context(store.tenant):
+        events_before = Event.objects.count()
+
+    devservers.redis_stop(state["redis"])
+    try:
+        ready = call(server, "GET", "/readyz")
+        status, body, cache = recommend(server, store)
+        started = time.monotonic()
+        ingest = call(
+            server,
+            "POST",
+            "/api/v1/events",
+            key=store.key,
+            body={"events": [{"customer_id": "c40", "item_id": "i3", "type": "purchase", "event_id": "outage-1"}]},
+        )
+        ingest_seconds = time.monotonic() - started
+    finally:
+        devservers.start(state_dir(), durable=False)
+        reset_this_process_pools()
+
+    # Degraded, not unready: the load balancer keeps sending traffic this process can serve.
+    assert ready[0] == 200
+    assert json.loads(ready[1])["status"] == "degraded"
+    assert (status, cache) == (200, "none")  # served from the model, without the cache
+    assert body["strategy"] == "model"
+    assert ingest[0] == 200, ingest[1]
+    assert ingest_seconds < 10  # bounded waits on a dead Redis and broker
+    with tenant_context(store.tenant):
+        assert Event.objects.count() == events_before + 1  # stored in PostgreSQL
+        assert Event.objects.filter(event_id="outage-1").exists()
+
+    # The same gunicorn process uses Redis again once it is back: a miss fills the cache, a hit.
+    eventually(lambda: recommend(server, store)[2] in {"miss", "hit"}, 15)
+    assert recommend(server, store)[2] == "hit"
+
+
+def test_postgres_restart_the_api_recovers_by_itself(store: TenantHandle, server: AppServer) -> None:
+    def items_ok() -> bool:
+        return call(server, "GET", "/api/v1/items?limit=1", key=store.key)[0] == 200
+
+    assert items_ok()
+    state = devservers.read_state(state_dir())
+    assert state is not None
+
+    devservers.postgres_stop(state["postgres"])
+    try:
+        down_status, down_body = call(server, "GET", "/api/v1/items?limit=1", key=store.key)
+        unready = call(server, "GET", "/readyz")[0]
+    finally:
+        devservers.start(state_dir(), durable=False)
+        connection.close()  # this process's own connection died with the server
+    recovered_in = eventually(items_ok, 10)
+
+    assert down_status == 503, down_body  # an honest "unavailable", in the one error shape
+    assert json.loads(down_body)["code"] == "service_unavailable"
+    assert unready == 503  # out of the load balancer while the database is away
+    assert recovered_in < 10
+    print(f"API recovered {recovered_in:.2f}s after PostgreSQL came back")

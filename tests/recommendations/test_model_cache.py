@@ -1,0 +1,104 @@
+"""The per-process cache of loaded model versions (real bundles on the model storage): bounded by
+bytes with the least recently used version out first, a version larger than the whole budget
+still served (kept alone), a damaged bundle not retried within the minute, versions no longer
+served dropped."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from recommendations.registry.bundles import bundle_delete, bundle_write
+from recommendations.serving.loader import ModelCache
+from recommendations.training.pipeline import PipelineOptions, run
+from shelfwise.observability.metrics import MODEL_LOAD_FAILURES, tenant_label
+from tests.factories import arrays_from_rows, taste_events
+
+TENANT = 987_654  # no store: only the cache's keys carry it
+
+
+@pytest.fixture(scope="module")
+def bundles() -> Iterator[dict[int, tuple[str, int]]]:
+    """Three small versions written as real bundles: version -> (artifact path, bytes loaded)."""
+    events = arrays_from_rows(taste_events(customers=60, items=30, events_per_customer=10))
+    written: dict[int, tuple[str, int]] = {}
+    root = f"models/cache-test-{uuid.uuid4().hex[:8]}/default"
+    for version, algorithm in ((1, "popularity"), (2, "als"), (3, "popularity")):
+        result = run(PipelineOptions(weights={}, algorithm=algorithm, min_customers=5, min_items=5), events=events)
+        prefix = f"{root}/{version}"
+        bundle_write(
+            prefix=prefix, result=result, meta={"tenant": "cache-test", "model": "default", "version": version}
+        )
+        loaded = ModelCache(10**12).get(tenant_id=TENANT, version_id=version, version=version, artifact_path=prefix)
+        assert loaded is not None
+        written[version] = (prefix, loaded.size_bytes)
+    yield written
+    for prefix, _size in written.values():
+        bundle_delete(prefix)
+
+
+def _get(cache: ModelCache, bundles: dict[int, tuple[str, int]], version: int):  # type: ignore[no-untyped-def]
+    return cache.get(tenant_id=TENANT, version_id=version, version=version, artifact_path=bundles[version][0])
+
+
+def test_the_least_recently_used_version_leaves_when_the_bytes_run_out(bundles: dict[int, tuple[str, int]]) -> None:
+    sizes = {version: size for version, (_path, size) in bundles.items()}
+    cache = ModelCache(sizes[1] + sizes[2] - 1)  # room for either, not both
+
+    first = _get(cache, bundles, 1)
+    assert _get(cache, bundles, 1) is first  # kept
+    second = _get(cache, bundles, 2)
+
+    assert second is not None
+    assert cache.loaded() == [(TENANT, 2)]
+    assert _get(cache, bundles, 1) is not first  # loaded again
+    assert cache.loaded() == [(TENANT, 1)]
+
+
+def test_using_a_version_keeps_it_when_another_needs_room(bundles: dict[int, tuple[str, int]]) -> None:
+    sizes = {version: size for version, (_path, size) in bundles.items()}
+    cache = ModelCache(max(sizes[1] + sizes[2], sizes[1] + sizes[3], sizes[2] + sizes[3]))  # any two
+    first = _get(cache, bundles, 1)
+    _get(cache, bundles, 2)
+
+    assert _get(cache, bundles, 1) is first  # 1 is now the most recently used
+    _get(cache, bundles, 3)  # needs room: 2 leaves, not 1
+
+    assert sorted(cache.loaded()) == [(TENANT, 1), (TENANT, 3)]
+    assert _get(cache, bundles, 1) is first
+
+
+def test_a_version_larger_than_the_budget_is_served_alone(bundles: dict[int, tuple[str, int]]) -> None:
+    cache = ModelCache(1)
+
+    first = _get(cache, bundles, 1)
+    assert first is not None
+    assert _get(cache, bundles, 1) is first
+    assert _get(cache, bundles, 2) is not None
+
+    assert cache.loaded() == [(TENANT, 2)]
+
+
+def test_versions_no_longer_served_are_dropped(bundles: dict[int, tuple[str, int]]) -> None:
+    cache = ModelCache(10**12)
+    _get(cache, bundles, 1)
+    _get(cache, bundles, 2)
+
+    cache.drop_tenant_versions(TENANT, keep={2})
+
+    assert cache.loaded() == [(TENANT, 2)]
+
+
+def test_a_damaged_bundle_costs_one_attempt_per_minute() -> None:
+    cache = ModelCache(10**12)
+    failures = MODEL_LOAD_FAILURES.labels(tenant=tenant_label(TENANT))
+    before = failures._value.get()
+
+    first = cache.get(tenant_id=TENANT, version_id=99, version=99, artifact_path="models/nowhere/default/99")
+    second = cache.get(tenant_id=TENANT, version_id=99, version=99, artifact_path="models/nowhere/default/99")
+
+    assert first is None
+    assert second is None
+    assert failures._value.get() - before == 1
