@@ -69,7 +69,9 @@ sdk: install  ## both SDKs' generated types from docs/openapi.yaml (commit the r
 lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy
+	# mypy's Django plugin loads the settings, which need server URLs (never connected to here).
+	DATABASE_URL=$${DATABASE_URL:-postgres://lint@lint.invalid/lint} REDIS_URL=$${REDIS_URL:-redis://lint.invalid:1/0} \
+		$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 	UV=$(UV) PYTHON=$(PYTHON) deploy/lint/run.sh
 	UV=$(UV) deploy/lint/terraform.sh
