@@ -69,14 +69,18 @@ def _json_string(value: Any) -> Any:
 
 
 def _json_decimal(value: Any) -> Any:
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+    """A JSON number (not a numeric string, nor a boolean): the API's types are strict."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
         raise PydanticCustomError("decimal_type", "must be a number")
     return value
 
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_json_string)]
 Price = Annotated[
-    Decimal, BeforeValidator(_json_decimal), Field(ge=0, le=Decimal("1e12"), max_digits=16, decimal_places=4)
+    Decimal,
+    BeforeValidator(_json_decimal),
+    Field(ge=0, le=Decimal("1e12"), max_digits=16, decimal_places=4),
+    WithJsonSchema({"type": "number", "minimum": 0, "maximum": 1e12, "description": "at most 4 decimal places"}),
 ]
 
 

@@ -43,7 +43,8 @@ def _check_weights(weights: dict[str, float]) -> dict[str, float]:
 class EventSettings(BaseModel):
     """Settings section ``events``."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict JSON types, as documented: `true`, not "yes"; a number, not a numeric string.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     weights: Annotated[dict[EventType, float], AfterValidator(_check_weights)] = Field(
         default_factory=lambda: dict(DEFAULT_WEIGHTS),

@@ -48,6 +48,10 @@ class ModelVersion(models.Model):
     manifest = models.JSONField(default=dict, blank=True)
     failure_reason = models.TextField(blank=True)
     artifacts_purged_at = models.DateTimeField(null=True, blank=True)
+    # Why serving cannot load this version's bundle (e.g. a file fails its checksum), as a serving
+    # process last found it; empty while it loads. Serving falls back to an earlier version meanwhile.
+    serving_problem = models.TextField(blank=True)
+    serving_problem_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering: ClassVar[list[str]] = ["-version"]

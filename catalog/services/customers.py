@@ -15,7 +15,7 @@ from catalog.models import Customer, Event
 from catalog.online_features import features_forget_customer
 from catalog.services import usage
 from catalog.services.rows import BatchResult, quota_error
-from shelfwise.datastores.postgres import bulk_cursor
+from shelfwise.datastores.postgres import bulk_cursor, retried_on_deadlock
 from tenants.current import tenant_current
 
 CUSTOMER_TABLE = Customer._meta.db_table
@@ -32,6 +32,7 @@ RETURNING t.external_id, (t.xmax = 0) AS inserted
 """  # noqa: S608 - the table name is ours
 
 
+@retried_on_deadlock
 def customers_upsert(
     *, rows: Sequence[tuple[int, str, CustomerFields]], max_customers: int | None, now: datetime | None = None
 ) -> BatchResult:
@@ -58,7 +59,7 @@ def customers_upsert(
                 result.errors.append(quota_error(latest.pop(external_id)[0], "customers", max_customers or 0))
         if not latest:
             return result
-        ordered = list(latest.items())
+        ordered = sorted(latest.items())  # locks in id order: concurrent batches cannot deadlock
         with bulk_cursor() as cursor:
             cursor.execute(
                 _UPSERT_SQL,

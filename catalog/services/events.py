@@ -24,7 +24,7 @@ from catalog.online_features import EventFeature, features_record_events
 from catalog.services import usage
 from catalog.services.context import IngestContext
 from catalog.services.rows import BatchResult, ids_for, insert_stubs, quota_error
-from shelfwise.datastores.postgres import bulk_cursor
+from shelfwise.datastores.postgres import bulk_cursor, retried_on_deadlock
 from shelfwise.observability.metrics import events_ingested
 
 EVENT_TABLE = Event._meta.db_table
@@ -62,6 +62,7 @@ class _Row:
     event_id: str
 
 
+@retried_on_deadlock
 def events_ingest(*, rows: Sequence[Any], context: IngestContext) -> BatchResult:
     """Store a batch of raw event rows; valid rows are stored, the rest reported per row."""
     result = BatchResult(received=len(rows))
@@ -109,6 +110,9 @@ def events_ingest(*, rows: Sequence[Any], context: IngestContext) -> BatchResult
         if not accepted:
             return result
 
+        # Inserted in event-id order, so that batches sharing event ids wait for each other in
+        # one order instead of deadlocking on the unique index.
+        accepted.sort(key=lambda row: row.event_id)
         with bulk_cursor() as cursor:
             cursor.execute(
                 _INSERT_SQL,

@@ -16,7 +16,7 @@ from catalog.models import Item
 from catalog.online_features import features_forget_items
 from catalog.services import usage
 from catalog.services.rows import BatchResult, quota_error
-from shelfwise.datastores.postgres import bulk_cursor
+from shelfwise.datastores.postgres import bulk_cursor, retried_on_deadlock
 from tenants.current import tenant_current
 
 ITEM_TABLE = Item._meta.db_table
@@ -43,6 +43,7 @@ RETURNING t.external_id, (t.xmax = 0) AS inserted
 """  # noqa: S608 - the table name is ours
 
 
+@retried_on_deadlock
 def items_upsert(
     *,
     rows: Sequence[tuple[int, str, ItemFields]],
@@ -79,7 +80,7 @@ def items_upsert(
         if not latest:
             return result
 
-        ordered = list(latest.items())
+        ordered = sorted(latest.items())  # locks in id order: concurrent batches cannot deadlock
         params: dict[str, Any] = {
             "now": now,
             "ids": [external_id for external_id, _ in ordered],

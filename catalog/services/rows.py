@@ -60,9 +60,13 @@ def insert_stubs(
     table: str, external_ids: list[str], now: datetime, columns: dict[str, Any]
 ) -> tuple[dict[str, int], int]:
     """Create minimal rows for unknown ids (ON CONFLICT DO NOTHING, so a concurrent insert of the
-    same id is not an error); returns the ids of every requested row and how many were new."""
+    same id is not an error); returns the ids of every requested row and how many were new.
+
+    Rows are inserted in the order of their ids: two batches creating overlapping ids then take
+    the unique index's locks in the same order and wait for each other instead of deadlocking."""
     if not external_ids:
         return {}, 0
+    external_ids = sorted(set(external_ids))
     names = ", ".join(columns)
     placeholders = ", ".join(["%s"] * len(columns))
     with bulk_cursor() as cursor:

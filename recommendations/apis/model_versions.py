@@ -6,7 +6,7 @@ import uuid
 from typing import Annotated, Any, ClassVar
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -98,6 +98,8 @@ class VersionOut(OutputSerializer):
             "promoted_at",
             "retired_at",
             "artifacts_purged_at",
+            "serving_problem",
+            "serving_problem_at",
         ]
 
 
@@ -113,7 +115,7 @@ class TrainIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     algorithm: Algorithm | None = None
-    tune: bool | None = None
+    tune: StrictBool | None = None
 
     _present_means_not_null = field_validator("algorithm", "tune", mode="before")(_not_null)
 

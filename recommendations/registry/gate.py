@@ -14,7 +14,8 @@ def release_gate(*, algorithm: str, metrics: Mapping[str, Any], tolerance: float
     baseline = float(metrics.get("popularity", {}).get("ndcg@10", 0.0))
     if algorithm == "popularity":
         return False, "a popularity model is the baseline itself; promote it by hand if that is what you want"
-    if model <= baseline:
+    # Compared at the precision the reason shows: a model at 0.0000 does not "beat" 0.0000.
+    if round(model, 4) <= round(baseline, 4):
         return False, f"NDCG@10 {model:.4f} does not beat popularity's {baseline:.4f} on the same holdout"
     active = metrics.get("active")
     if active:

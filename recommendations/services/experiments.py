@@ -11,9 +11,10 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from catalog.models import Event
-from recommendations.models import Experiment, ImpressionCount, Scenario
+from recommendations.models import Experiment, ImpressionCount, ModelVersion, Scenario
 from recommendations.serving.cache import impressions_key
 from recommendations.serving.config import serving_changed
+from recommendations.training.algorithms import ALGORITHMS
 from shelfwise.datastores.redis_client import redis_call
 from tenants.current import tenant_current
 from tenants.services import audit_record
@@ -25,17 +26,32 @@ class ExperimentError(ValueError):
     """An experiment or scenario change that is not allowed (the message says why)."""
 
 
+MAX_VERSION_NUMBER = 2**31 - 1  # the registry's column
+
+
 def validate_source(source: Any) -> dict[str, Any]:
+    """A variant's or scenario's source, checked against what the store has: a `version` must
+    be a version that can serve (trained, files kept), an `algorithm` one the platform trains."""
     if not isinstance(source, dict) or source.get("kind") not in SOURCE_KINDS:
         raise ExperimentError(f"a source needs a kind among {', '.join(sorted(SOURCE_KINDS))}")
     kind = source["kind"]
-    if kind == "version" and (not isinstance(source.get("version"), int) or source["version"] < 1):
-        raise ExperimentError("a version source needs a positive integer `version`")
-    if kind == "algorithm" and not isinstance(source.get("algorithm"), str):
-        raise ExperimentError("an algorithm source needs `algorithm`")
     allowed = {"kind", "version", "algorithm"}
     if set(source) - allowed:
         raise ExperimentError(f"unknown source fields: {', '.join(sorted(set(source) - allowed))}")
+    if kind == "version":
+        number = source.get("version")
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= MAX_VERSION_NUMBER:
+            raise ExperimentError("a version source needs a positive integer `version`")
+        usable = ModelVersion.objects.filter(
+            name="default",
+            version=number,
+            status__in=[ModelVersion.Status.READY, ModelVersion.Status.ACTIVE, ModelVersion.Status.RETIRED],
+            artifacts_purged_at__isnull=True,
+        ).exists()
+        if not usable:
+            raise ExperimentError(f"model version {number} does not exist or cannot serve (see GET /models)")
+    if kind == "algorithm" and source.get("algorithm") not in ALGORITHMS:
+        raise ExperimentError(f"an algorithm source needs `algorithm`, one of: {', '.join(ALGORITHMS)}")
     return dict(source)
 
 
@@ -104,6 +120,7 @@ def experiment_update(*, experiment: Experiment, name: str | None, variants: Any
 def experiment_start(*, experiment: Experiment, actor: str) -> Experiment:
     if experiment.status != Experiment.Status.DRAFT:
         raise ExperimentError(f"only a draft can start (this one is {experiment.status})")
+    validate_variants(experiment.variants)  # its versions may have lost their files since the draft
     experiment.status = Experiment.Status.RUNNING
     experiment.started_at = timezone.now()
     try:

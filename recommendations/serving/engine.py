@@ -11,6 +11,7 @@ in PostgreSQL. The answer says which strategy produced it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -30,7 +31,7 @@ from recommendations.scoring.fold_in import als_fold_in
 from recommendations.serving import cache
 from recommendations.serving.config import Route, ServingConfig, VersionRef, serving_config, serving_config_forget
 from recommendations.serving.filters import Filters
-from recommendations.serving.loader import LoadedModel, model_cache
+from recommendations.serving.loader import LoadedModel, model_cache, version_problem_record
 from recommendations.serving.metrics import recommendation_served, scoring_observed
 from shelfwise.observability.tracing import span
 
@@ -243,6 +244,7 @@ def _load(config: ServingConfig, version: VersionRef | None) -> LoadedModel | No
             version_id=candidate.id,
             version=candidate.version,
             artifact_path=candidate.artifact_path,
+            on_loaded=functools.partial(version_problem_record, candidate.id),
         )
         if model is not None:
             return model

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,13 @@ import numpy as np
 import scipy.sparse as sp
 from cachetools import LRUCache, TTLCache
 from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
 
+from recommendations.models import ModelVersion
 from recommendations.registry.bundles import BundleError, bundle_load
 from recommendations.scoring.sessions import onnx_session
+from recommendations.serving.metrics import model_load_failed
 
 if TYPE_CHECKING:
     import onnxruntime as ort  # imported lazily (see scoring.sessions.onnx_session)
@@ -116,6 +121,22 @@ def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> 
     return model
 
 
+def version_problem_record(version_id: int, problem: str | None) -> None:
+    """Say on the version's row (current store) why it cannot be served (None: it loads again),
+    for GET /models and the dashboard. Best effort: a serving request never fails for it."""
+    try:
+        if problem is None:
+            ModelVersion.objects.filter(pk=version_id, serving_problem_at__isnull=False).update(
+                serving_problem="", serving_problem_at=None
+            )
+        else:
+            ModelVersion.objects.filter(pk=version_id).update(
+                serving_problem=problem[:1000], serving_problem_at=timezone.now()
+            )
+    except DatabaseError as exc:
+        logger.warning("could not record the serving problem of version id %s: %s", version_id, exc)
+
+
 class ModelCache:
     """Loaded versions of every tenant of this process, least recently used evicted first."""
 
@@ -138,8 +159,17 @@ class ModelCache:
             return self._oversized[1]
         return self._models.get(key)
 
-    def get(self, *, tenant_id: int, version_id: int, version: int, artifact_path: str) -> LoadedModel | None:
-        """The loaded version, loading it if needed; None if its bundle cannot be used."""
+    def get(
+        self,
+        *,
+        tenant_id: int,
+        version_id: int,
+        version: int,
+        artifact_path: str,
+        on_loaded: Callable[[str | None], None] | None = None,
+    ) -> LoadedModel | None:
+        """The loaded version, loading it if needed; None if its bundle cannot be used.
+        ``on_loaded`` hears of each load attempt: None when it loaded, else why not."""
         key = (tenant_id, version_id)
         with self._lock:
             model = self._cached(key)
@@ -157,12 +187,14 @@ class ModelCache:
                 model = _load(tenant_id, version_id, version, artifact_path)
             except (BundleError, OSError, ValueError, KeyError) as exc:
                 logger.error("model version %s of tenant %s cannot be served: %s", version, tenant_id, exc)
-                from recommendations.serving.metrics import model_load_failed
-
                 model_load_failed(tenant_id=tenant_id, version=version)
+                if on_loaded is not None:
+                    on_loaded(str(exc))
                 with self._lock:
                     self._failed[key] = True
                 return None
+            if on_loaded is not None:
+                on_loaded(None)
             with self._lock:
                 if model.size_bytes > self.budget_bytes:
                     self._models.clear()

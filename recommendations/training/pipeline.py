@@ -34,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]  # (stage, percent)
 AUTO_CANDIDATES = ("als", "bpr", "itemknn_bm25", "ease")
+# What a candidate recipe may fail with on data it cannot handle (a catalog too large, memory,
+# a singular matrix): skipped by `auto`.
+CANDIDATE_FAILURES: tuple[type[BaseException], ...] = (ValueError, MemoryError, np.linalg.LinAlgError)
 
 
 class InsufficientData(Exception):
@@ -147,30 +150,14 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
     progress("choosing parameters", 20)
     tuning: dict[str, Any] = {}
     with clock.stage("tune"):
-        algorithm, params = _choose(options, split, tuning, progress)
+        algorithm, params = _choose(options, split, tuning, progress, n_items=int(matrix.shape[1]))
 
     progress(f"training {algorithm}", 55)
     with clock.stage("train"):
         model = algorithms.fit(algorithm, split.train, params, seed=options.seed)
     progress("evaluating", 65)
     with clock.stage("evaluate"):
-        users = _sample(split.test_users, options.max_evaluation_customers, options.seed)
-        history = history_vector(split.train)
-        metrics: dict[str, Any] = {
-            "protocol": split.protocol,
-            "holdout_customers": len(split.test_users),
-            "model": evaluate(lambda rows: model.score(rows, history), split.train, split.test, users),
-        }
-        baseline = algorithms.fit("popularity", split.train, {})
-        metrics["popularity"] = evaluate(lambda rows: baseline.score(rows, history), split.train, split.test, users)
-        metrics["active"] = None
-        if options.compare_with is not None:
-            active_algorithm, active_params = options.compare_with
-            if active_algorithm == algorithm and dict(active_params) == params:
-                metrics["active"] = dict(metrics["model"])
-            else:
-                active = algorithms.fit(active_algorithm, split.train, active_params, seed=options.seed)
-                metrics["active"] = evaluate(lambda rows: active.score(rows, history), split.train, split.test, users)
+        metrics = _holdout_metrics(options, split, model, algorithm, params)
     progress("training on all data", 75)
     with clock.stage("refit"):
         fitted = algorithms.fit(algorithm, matrix, params, seed=options.seed)
@@ -194,6 +181,34 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
     )
 
 
+def _holdout_metrics(
+    options: PipelineOptions, split: Split, model: Fitted, algorithm: str, params: dict[str, Any]
+) -> dict[str, Any]:
+    """The model, popularity and (when asked) the active version's recipe, on the same holdout."""
+    users = _sample(split.test_users, options.max_evaluation_customers, options.seed)
+    history = history_vector(split.train)
+    metrics: dict[str, Any] = {
+        "protocol": split.protocol,
+        "holdout_customers": len(split.test_users),
+        "model": evaluate(lambda rows: model.score(rows, history), split.train, split.test, users),
+    }
+    baseline = algorithms.fit("popularity", split.train, {})
+    metrics["popularity"] = evaluate(lambda rows: baseline.score(rows, history), split.train, split.test, users)
+    metrics["active"] = None
+    if options.compare_with is not None:
+        active_algorithm, active_params = options.compare_with
+        if active_algorithm == algorithm and dict(active_params) == params:
+            metrics["active"] = dict(metrics["model"])
+        else:
+            try:
+                active = algorithms.fit(active_algorithm, split.train, active_params, seed=options.seed)
+            except CANDIDATE_FAILURES as exc:  # the active recipe no longer fits the data
+                logger.warning("the active version's recipe could not be evaluated: %s", exc)
+            else:
+                metrics["active"] = evaluate(lambda rows: active.score(rows, history), split.train, split.test, users)
+    return metrics
+
+
 def _check_enough(counts: Mapping[str, Any], options: PipelineOptions) -> None:
     missing = []
     if counts["interactions"] < options.min_interactions:
@@ -207,16 +222,23 @@ def _check_enough(counts: Mapping[str, Any], options: PipelineOptions) -> None:
 
 
 def _choose(
-    options: PipelineOptions, split: Split, tuning: dict[str, Any], progress: Progress
+    options: PipelineOptions, split: Split, tuning: dict[str, Any], progress: Progress, *, n_items: int
 ) -> tuple[str, dict[str, Any]]:
     """The algorithm and parameters to train, chosen on a validation split cut from the
-    training part (the test part is never looked at)."""
+    training part (the test part is never looked at). ``n_items``: the catalog the chosen
+    recipe is refit on (all the data), which a candidate must be able to handle. With ``auto``,
+    a candidate that cannot (EASE beyond EASE_MAX_ITEMS) or that fails is skipped and said so
+    in ``tuning["skipped"]``, never fatal."""
     candidates = [options.algorithm] if options.algorithm != "auto" else list(AUTO_CANDIDATES)
-    n_items = split.train.shape[1]
-    candidates = [name for name in candidates if name != "ease" or n_items <= algorithms.EASE_MAX_ITEMS]
+    skipped: dict[str, str] = {}
+    if options.algorithm == "auto" and n_items > algorithms.EASE_MAX_ITEMS and "ease" in candidates:
+        candidates.remove("ease")
+        skipped["ease"] = f"the catalog has {n_items} items; EASE handles up to {algorithms.EASE_MAX_ITEMS}"
     base = {
         name: algorithms.params_for(name, options.params if name == options.algorithm else None) for name in candidates
     }
+    if skipped:
+        tuning["skipped"] = dict(skipped)
     if not options.tune and len(candidates) == 1:
         return candidates[0], base[candidates[0]]
 
@@ -231,19 +253,30 @@ def _choose(
     for position, name in enumerate(candidates):
         configs = _grid(base[name], algorithms.SEARCH_SPACES[name]) if options.tune else [base[name]]
         best_params, best_score = base[name], -1.0
-        for params in configs:
-            try:
+        try:
+            for params in configs:
                 model = algorithms.fit(name, validation.train, params, seed=options.seed)
-            except ValueError as exc:  # e.g. a catalog too large for ease
-                logger.info("skipping %s: %s", name, exc)
-                break
-            score = evaluate(_scorer(model, history), validation.train, validation.test, users)["ndcg@10"]
-            if score > best_score:
-                best_params, best_score = params, score
+                score = evaluate(_scorer(model, history), validation.train, validation.test, users)["ndcg@10"]
+                if score > best_score:
+                    best_params, best_score = params, score
+        except CANDIDATE_FAILURES as exc:
+            # A candidate that cannot handle the data is left out, never fatal (unless it is the
+            # only one: the store asked for it by name).
+            if len(candidates) == 1:
+                raise
+            logger.warning("training candidate %s skipped: %s: %s", name, exc.__class__.__name__, exc)
+            skipped[name] = f"{exc.__class__.__name__}: {exc}"
+            continue
         results[name] = {"params": best_params, "validation_ndcg@10": round(best_score, 5), "configs": len(configs)}
         progress(f"tuning ({name})", 20 + int(35 * (position + 1) / len(candidates)))
+    if not results:
+        raise InsufficientData(
+            "no candidate recipe could be trained: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
     chosen = max(results, key=lambda name: results[name]["validation_ndcg@10"])
     tuning.update({"protocol": validation.protocol, "candidates": results, "chosen": chosen, "tuned": options.tune})
+    if skipped:
+        tuning["skipped"] = dict(skipped)
     return chosen, dict(results[chosen]["params"])
 
 

@@ -16,7 +16,8 @@ ALGORITHM_CHOICES: tuple[str, ...] = get_args(Algorithm)
 class TrainingSettings(BaseModel):
     """Settings section ``training``."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict JSON types, as documented: `true`, not "yes"; a number, not a numeric string.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     algorithm: Algorithm = Field(
         default="als", description="what to train; `auto` trains the candidates and keeps the best on validation"
@@ -39,9 +40,11 @@ class TrainingSettings(BaseModel):
     retrain_growth: float = Field(
         default=0.25, ge=0, le=10, description="also retrain when events grew by this share since the last training"
     )
-    min_interactions: int = Field(default=100, ge=1)
-    min_customers: int = Field(default=10, ge=1)
-    min_items: int = Field(default=10, ge=2)
+    # Bounded above so that no accepted value can overflow a query (a count beyond PostgreSQL's
+    # bigint failed every training) or ask for more data than any store holds.
+    min_interactions: int = Field(default=100, ge=1, le=1_000_000_000)
+    min_customers: int = Field(default=10, ge=1, le=100_000_000)
+    min_items: int = Field(default=10, ge=2, le=100_000_000)
     auto_promote: bool = Field(default=True, description="promote a new version that passes the release gate")
     gate_tolerance: float = Field(
         default=0.02, ge=0, le=0.5, description="how much worse than the active version (relative NDCG@10) is allowed"

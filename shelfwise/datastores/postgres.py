@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Protocol, cast
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 import psycopg
-from django.db import connection
+from django.db import OperationalError, connection
+
+logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+T = TypeVar("T")
+DEADLOCK_ATTEMPTS = 3
 
 
 class TenantConnection(Protocol):
@@ -61,3 +71,34 @@ def schemas_having_tables(schemas: list[str], tables: list[str]) -> set[str]:
             [tables, schemas, len(tables)],
         )
         return {row[0] for row in cursor.fetchall()}
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether PostgreSQL aborted the transaction to break a deadlock (or a serialization
+    conflict): the transaction can simply be run again."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, psycopg.errors.DeadlockDetected | psycopg.errors.SerializationFailure):
+            return True
+        seen = seen.__cause__
+    return False
+
+
+def retried_on_deadlock(function: Callable[P, T]) -> Callable[P, T]:
+    """Run a write again (up to DEADLOCK_ATTEMPTS times, after a short random pause) when
+    PostgreSQL broke a deadlock by aborting it. Only when it is the outermost transaction: inside
+    a caller's transaction the abort belongs to the caller."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+            try:
+                return function(*args, **kwargs)
+            except OperationalError as exc:
+                if attempt == DEADLOCK_ATTEMPTS or connection.in_atomic_block or not is_deadlock(exc):
+                    raise
+                logger.warning("deadlock in %s, attempt %d: running it again", function.__name__, attempt)
+                time.sleep(random.uniform(0.01, 0.05) * attempt)  # noqa: S311 - jitter, not security
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    return run

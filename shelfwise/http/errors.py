@@ -71,11 +71,33 @@ NOT_FOUND = problem_type("not_found", 404, "Not found", "The resource does not e
 METHOD_NOT_ALLOWED = problem_type("method_not_allowed", 405, "Method not allowed", "Use a method listed in Allow.")
 NOT_ACCEPTABLE = problem_type("not_acceptable", 406, "Not acceptable", "The API answers with JSON only.")
 CONFLICT = problem_type("conflict", 409, "Conflict", "The request conflicts with the resource's current state.")
+LENGTH_REQUIRED = problem_type(
+    "length_required",
+    411,
+    "Length required",
+    "Send the body with a Content-Length (this server cannot read a chunked body).",
+)
 PAYLOAD_TOO_LARGE = problem_type("payload_too_large", 413, "Payload too large", "The request body is too large.")
 UNSUPPORTED_MEDIA_TYPE = problem_type(
     "unsupported_media_type", 415, "Unsupported media type", "Send `Content-Type: application/json`."
 )
 RATE_LIMITED = problem_type("rate_limited", 429, "Too many requests", "Slow down; retry after `Retry-After` seconds.")
+# Answered by the web server before the application (shelfwise/server/gunicorn_worker.py).
+URI_TOO_LONG = problem_type(
+    "uri_too_long", 414, "URI too long", "The request line is longer than the server accepts (8190 bytes)."
+)
+EXPECTATION_FAILED = problem_type(
+    "expectation_failed", 417, "Expectation failed", "The server cannot meet the request's Expect header."
+)
+HEADERS_TOO_LARGE = problem_type(
+    "request_header_fields_too_large",
+    431,
+    "Request header fields too large",
+    "The request's headers are more or larger than the server accepts.",
+)
+NOT_IMPLEMENTED = problem_type(
+    "not_implemented", 501, "Not implemented", "The request uses a transfer coding the server does not support."
+)
 INTERNAL_ERROR = problem_type(
     "internal_error", 500, "Internal error", "Something went wrong on our side; it has been reported."
 )

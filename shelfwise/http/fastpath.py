@@ -21,6 +21,7 @@ handler, so nothing is silently skipped.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterable
 from contextlib import nullcontext
@@ -36,7 +37,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.urls.exceptions import Resolver404
 from django.utils.module_loading import import_string
 
-from shelfwise.http.middleware import API_PREFIX
+from shelfwise.http.middleware import API_PREFIX, BODY_TOO_LARGE_META, LENGTH_REQUIRED_META
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,26 @@ def _fast_routes(patterns: Iterable[Any], prefix: str = "") -> Iterable[str]:
             yield prefix + str(entry.pattern)
 
 
+def frame_chunked_body(environ: dict[str, Any]) -> None:
+    """A body sent with ``Transfer-Encoding: chunked`` (no Content-Length): Django reads such a
+    body as empty, which turned a PUT into an object of defaults. When the server says the input
+    ends with the body (``wsgi.input_terminated``, as gunicorn does), read it — at most one byte
+    more than the upload limit: a larger body is refused whole (413) — and hand it on with its
+    length; otherwise mark the request for a 411."""
+    if environ.get("CONTENT_LENGTH") or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return
+    if not environ.get("wsgi.input_terminated"):
+        environ[LENGTH_REQUIRED_META] = True
+        return
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    body = environ["wsgi.input"].read(limit + 1)
+    if len(body) > limit:  # refused whole (413), never parsed cut short
+        environ[BODY_TOO_LARGE_META] = True
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+
+
 class FastPathApplication:
     """The WSGI application: fast answers where a view has one, Django's handler otherwise."""
 
@@ -110,6 +131,7 @@ class FastPathApplication:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if not self._ready:
             self._prepare()
+        frame_chunked_body(environ)
         if (
             self._chain is not None
             and environ.get("REQUEST_METHOD") == "GET"

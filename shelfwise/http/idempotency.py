@@ -92,9 +92,13 @@ class IdempotencyGuard:
         response["Idempotent-Replayed"] = "true"
         raise Replay(response)
 
+    def release(self) -> None:
+        """Forget the key (the request failed: a retry with it runs again)."""
+        redis_call(lambda client: client.delete(self.redis_key), default=None)
+
     def finish(self, response: Response) -> None:
         if response.status_code >= 500:
-            redis_call(lambda client: client.delete(self.redis_key), default=None)
+            self.release()
             return
         record = orjson.dumps(
             {

@@ -183,13 +183,24 @@ def parse_query(
 
 # --------------------------------------------------------------------------- JSON bodies
 
+
+def _has_body(request: Request) -> bool:
+    """Whether the request sent a body at all (DRF reads an empty body as {}: a PUT without a
+    body would otherwise be an object of defaults). A chunked body has its length by now
+    (``shelfwise.http.fastpath.frame_chunked_body``)."""
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0) > 0
+    except ValueError:
+        return True  # a malformed length: the parser decides
+
+
 BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
 def parse_body(request: Request, model: type[BodyT], *, optional: bool = False) -> BodyT:
     """Validate a JSON object body with a pydantic model; 400 with per-field errors otherwise.
     ``optional``: a request without a body is the model's defaults."""
-    data = request.data
+    data = request.data if _has_body(request) else None
     if data is None and optional:
         data = {}
     if not isinstance(data, dict):

@@ -1,7 +1,8 @@
-"""Brute force on the password logins (dashboard, Django admin): failed attempts are counted in
-Redis per account and per client address over a window; past the limit the login answers "too
-many attempts" — even with the right password — until the window has passed since the first
-failure. A success clears the account's count.
+"""Brute force on the password logins (dashboard, Django admin, invitations): attempts are
+counted in Redis per account and per client address over a window — counted before the password
+is checked, so concurrent guesses cannot pass the limit — and a success takes its count back;
+past the limit the login answers "too many attempts" — even with the right password — until the
+window has passed since the first failure. A success clears the account's count.
 
 Per account stops guessing one person's password from many addresses; per address stops one
 address trying many accounts. Without Redis the counts cannot be kept and logins are not
@@ -52,24 +53,31 @@ def _count(keys: list[str], window_seconds: int) -> list[int] | None:
     return counts
 
 
-def login_throttled(request: HttpRequest | None, username: str) -> bool:
-    """True while the account or the address has failed too often in the window."""
-    keys = _keys("fail", request, username)
-    counts = redis_call(lambda client: client.mget(keys), default=None)
+def _attempt_counted(request: HttpRequest | None, username: str) -> bool:
+    """Count this attempt first, then judge it: True if it may check the password. Counting
+    first makes the limit hold under concurrency — 24 simultaneous guesses against a limit of
+    10 get 10 password checks, not as many as arrive before the first failure is counted."""
+    counts = _count(_keys("fail", request, username), settings.SHELFWISE_LOGIN_WINDOW_SECONDS)
     if counts is None:
         logger.warning("login throttling unavailable (Redis): not counting failed logins")
-        return False
+        return True
     limits = (settings.SHELFWISE_LOGIN_MAX_FAILURES, settings.SHELFWISE_LOGIN_MAX_FAILURES_PER_ADDRESS)
-    return any(int(count or 0) >= limit for count, limit in zip(counts, limits, strict=False))
+    return all(count <= limit for count, limit in zip(counts, limits, strict=False))
 
 
-def login_failed(request: HttpRequest | None, username: str) -> None:
-    _count(_keys("fail", request, username), settings.SHELFWISE_LOGIN_WINDOW_SECONDS)
+def _attempt_succeeded(request: HttpRequest | None, username: str) -> None:
+    """The password was right: the account's count starts again, and the address's count takes
+    this attempt back (an address is limited by its failures)."""
+    keys = _keys("fail", request, username)
 
+    def uncount(client: Any) -> None:
+        pipe = client.pipeline(transaction=False)
+        pipe.delete(keys[0])
+        for key in keys[1:]:
+            pipe.decr(key)
+        pipe.execute()
 
-def login_succeeded(request: HttpRequest | None, username: str) -> None:
-    account = _keys("fail", request, username)[0]
-    redis_call(lambda client: client.delete(account), default=None)
+    redis_call(uncount, default=None)
 
 
 class LoginThrottled(Exception):
@@ -82,21 +90,13 @@ class LoginThrottled(Exception):
 
 def password_attempt(request: HttpRequest | None, username: str, attempt: Callable[[], T]) -> T:
     """Run a password check (``attempt`` raises, or returns None, when the password is wrong)
-    under the throttle: refused while throttled, a failure counted, a success clearing the
-    account's count. Used by the logins and the invitation's password confirmation."""
-    if username and login_throttled(request, username):
+    under the throttle: the attempt is counted first and refused past the limit, a success
+    clears the account's count. Used by the logins and the invitation's password confirmation."""
+    if username and not _attempt_counted(request, username):
         raise LoginThrottled
-    try:
-        result = attempt()
-    except Exception:
-        if username:
-            login_failed(request, username)
-        raise
-    if username:
-        if result is None:
-            login_failed(request, username)
-        else:
-            login_succeeded(request, username)
+    result = attempt()  # a failure (an exception, or None) stays counted
+    if username and result is not None:
+        _attempt_succeeded(request, username)
     return result
 
 

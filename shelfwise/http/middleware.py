@@ -10,11 +10,12 @@ from typing import Any
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotFound
+from django.utils.cache import add_never_cache_headers
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_tenant_model
 
 from shelfwise.datastores.postgres import db
-from shelfwise.http.errors import SERVICE_UNAVAILABLE, problem_json_response
+from shelfwise.http.errors import LENGTH_REQUIRED, PAYLOAD_TOO_LARGE, SERVICE_UNAVAILABLE, problem_json_response
 from shelfwise.observability.context import accept_request_id, current_tenant, request_id_var, set_tenant, tenant_var
 from shelfwise.observability.metrics import observe_request
 from shelfwise.observability.traffic import traffic_record
@@ -30,6 +31,11 @@ HOSTLESS_PREFIXES = (API_PREFIX, "/healthz", "/readyz", "/metrics")
 
 
 REQUEST_ID_META = "shelfwise.request_id"
+# Set in the environ when a chunked body cannot be read safely (the server does not say the input
+# ends with the body; see fastpath.frame_chunked_body): answered 411 here.
+LENGTH_REQUIRED_META = "shelfwise.length_required"
+# Set when a chunked body was longer than the upload limit: answered 413 here.
+BODY_TOO_LARGE_META = "shelfwise.body_too_large"
 
 # URL parameters that are secrets themselves (one-time links: invitations, password resets).
 SECRET_URL_PARAMETERS = frozenset({"token", "uidb64"})
@@ -62,8 +68,11 @@ class RequestContextMiddleware:
         tenant_token = tenant_var.set(None)
         started = time.perf_counter()
         try:
-            response = self.get_response(request)
+            response = self._length_required(request) or self.get_response(request)
             response["X-Request-ID"] = request_id
+            if request.path_info.startswith(API_PREFIX) and not response.has_header("Cache-Control"):
+                # Shoppers' data and store data, for one key: never kept by a browser or a proxy.
+                response["Cache-Control"] = "no-store"
             duration_ms = (time.perf_counter() - started) * 1000
             match = getattr(request, "resolver_match", None)
             tenant = getattr(request, "tenant", None)
@@ -95,6 +104,19 @@ class RequestContextMiddleware:
         finally:
             request_id_var.reset(id_token)
             tenant_var.reset(tenant_token)
+
+    @staticmethod
+    def _length_required(request: HttpRequest) -> HttpResponse | None:
+        """A chunked body that could not be read (411) or was too large (413)."""
+        if request.META.get(LENGTH_REQUIRED_META):
+            kind = LENGTH_REQUIRED
+        elif request.META.get(BODY_TOO_LARGE_META):
+            kind = PAYLOAD_TOO_LARGE
+        else:
+            return None
+        if request.path_info.startswith(API_PREFIX):
+            return problem_json_response(kind)
+        return HttpResponse(kind.title.encode(), status=kind.status, content_type="text/plain")
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """PostgreSQL unreachable (restarting, failing over): an API client gets an honest 503
@@ -146,13 +168,18 @@ def _public_tenant() -> Any:
 
 class ContentSecurityPolicyMiddleware:
     """``Content-Security-Policy`` (``SHELFWISE_CSP``) on the dashboard's pages, which use no
-    inline script or style (Django admin and the API docs bring their own and are left alone)."""
+    inline script or style (Django admin and the API docs bring their own and are left alone),
+    and ``Cache-Control: no-store`` on the pages of a signed-in member."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if request.path_info.startswith(DASHBOARD_PREFIX) and "Content-Security-Policy" not in response:
-            response["Content-Security-Policy"] = settings.SHELFWISE_CSP
+        if request.path_info.startswith(DASHBOARD_PREFIX):
+            if "Content-Security-Policy" not in response:
+                response["Content-Security-Policy"] = settings.SHELFWISE_CSP
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                add_never_cache_headers(response)  # a store's data: no browser or proxy keeps it
         return response

@@ -49,7 +49,7 @@ _DESCRIPTIONS = {
     "406": "Not acceptable (the API answers JSON)",
     "409": "Conflict (e.g. a request with this Idempotency-Key is in progress)",
     "413": "Request body too large",
-    "414": "Request URI too long (answered by the web server, not as problem+json)",
+    "414": "Request URI too long (`uri_too_long`, answered by the web server)",
     "415": "Unsupported media type (send application/json)",
     "422": "Idempotency-Key reused for a different request",
     "429": "Rate limited; retry after `Retry-After` seconds",
@@ -76,9 +76,6 @@ class ProblemAutoSchema(AutoSchema):
         )
         self.registry.register_on_missing(component)
         for code in self._error_codes():
-            if code == "414":  # the HTTP server refuses these before the app sees them
-                responses.setdefault(code, {"description": _DESCRIPTIONS[code]})
-                continue
             responses.setdefault(
                 code,
                 {

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any, ClassVar, cast
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
@@ -110,6 +110,17 @@ class ApiView(APIView):
         for name, value in headers.items():
             response[name] = value
         return response
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except BaseException:
+            # Not answered here (e.g. the database went away: the middleware answers 503): the
+            # Idempotency-Key must not stay "in progress", or the client's retry gets 409 for 24 h.
+            guard = getattr(self, "_idempotency", None)
+            if guard is not None:
+                guard.release()
+            raise
 
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, Replay):

@@ -72,10 +72,13 @@ class ContextFilter(logging.Filter):
     the current context to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Django logs a request's 4xx/5xx (django.request) after the request's context has been
+        # reset; the request it passes along still carries its id and tenant.
+        request = getattr(record, "request", None)
         if not hasattr(record, "request_id"):
-            record.request_id = current_request_id()
+            record.request_id = current_request_id() or getattr(request, "request_id", None)
         if not hasattr(record, "tenant"):
-            record.tenant = current_tenant()
+            record.tenant = current_tenant() or getattr(getattr(request, "tenant", None), "slug", None) or None
         if not hasattr(record, "trace_id"):
             span_context = trace.get_current_span().get_span_context()
             record.trace_id = format(span_context.trace_id, "032x") if span_context.is_valid else None

@@ -102,11 +102,29 @@ def test_items_batch_upserts_and_reports_rows(tenant_a: TenantHandle) -> None:
     body = response.json()
     assert (body["received"], body["created"], body["updated"], body["unchanged"], body["rejected"]) == (5, 2, 0, 1, 2)
     assert [(error["index"], error["field"], error["code"]) for error in body["errors"]] == [
-        (2, "price", "invalid_number"),
+        (2, "price", "invalid_type"),  # a number, not a string
         (4, "item_id", "required"),
     ]
     in_schema(tenant_a)
     assert set(Item.objects.values_list("external_id", flat=True)) == {"sku-0", "sku-1", "sku-3"}
+
+
+def test_json_types_are_strict_as_documented(tenant_a: TenantHandle) -> None:
+    """Issue 19.15: a numeric string was taken for a price, "yes" for a boolean setting and for
+    models:train's `tune`."""
+    api = tenant_a.client()
+
+    price = api.put("/api/v1/items/strict", {"price": "1.5"}, format="json")
+    setting = api.patch("/api/v1/settings", {"events": {"auto_create_items": "yes"}}, format="json")
+    tune = api.post("/api/v1/models:train", {"tune": "yes"}, format="json")
+
+    assert [error["field"] for error in assert_problem(price, 400, "validation_error")["errors"]] == ["price"]
+    assert [error["field"] for error in assert_problem(setting, 400, "validation_error")["errors"]] == [
+        "events.auto_create_items"
+    ]
+    assert [error["field"] for error in assert_problem(tune, 400, "validation_error")["errors"]] == ["tune"]
+    assert api.get("/api/v1/items/strict").status_code == 404
+    assert api.get("/api/v1/settings").json()["events"]["auto_create_items"] is True
 
 
 def test_items_batch_with_only_bad_rows_is_a_problem(tenant_a: TenantHandle) -> None:

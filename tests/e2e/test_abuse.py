@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -21,13 +22,14 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import Client
 from django_tenants.utils import tenant_context
 from rest_framework.test import APIClient
 
 from catalog.contracts import EXTERNAL_ID_RE
 from catalog.models import Customer, Event, Item
-from tenants.models import Plan
+from tenants.models import Plan, Tenant
 from tenants.services import tenant_delete
 from tests.factories import PlanFactory, UserFactory, make_tenant, member
 from tests.helpers import (
@@ -910,3 +912,35 @@ def test_the_admin_login_is_throttled_after_many_failures() -> None:
     last = _brute_force(browser, "/admin/login/", email, "right-pass-123")
 
     assert last.status_code != 302, "logged in right after 20 failed attempts"
+
+
+def test_concurrent_wrong_passwords_get_no_more_checks_than_the_limit(live_db: None) -> None:
+    """Issue 19.14: the throttle checked, then counted, so 24 simultaneous guesses got 12 real
+    password checks for a limit of 10. Attempts are counted first now: exactly the limit are
+    checked, the rest refused, however they interleave."""
+    store = make_tenant("throttle")
+    try:
+        login = member(store.tenant)
+        barrier = threading.Barrier(24)
+        answers: list[str] = []
+
+        def guess(n: int) -> None:
+            from django.db import connections
+
+            browser = Client(HTTP_HOST=host(store.tenant), REMOTE_ADDR=_address())
+            barrier.wait()
+            page = browser.post("/dashboard/login/", {"username": login.email, "password": f"wrong-{n}"}).content
+            answers.append("throttled" if b"Too many failed attempts" in page else "checked")
+            connections.close_all()
+
+        threads = [threading.Thread(target=guess, args=(n,)) for n in range(24)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert answers.count("checked") == settings.SHELFWISE_LOGIN_MAX_FAILURES
+        assert answers.count("throttled") == 24 - settings.SHELFWISE_LOGIN_MAX_FAILURES
+    finally:
+        connection.set_schema_to_public()
+        tenant_delete(tenant=Tenant.objects.get(pk=store.tenant.pk), actor="test")

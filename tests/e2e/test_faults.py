@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.files.base import ContentFile
@@ -112,6 +114,7 @@ def test_a_damaged_active_bundle_is_not_served_the_previous_version_is(store: Te
         (worker_pid,) = workers.stdout.split()
         load_failures = process_total(worker_pid, "shelfwise_model_load_failures_total", tenant=str(store.tenant.pk))
         samples = scrape(server)
+        (shown,) = [v for v in store.client().get("/api/v1/models").json() if v["version"] == second.version]
     finally:
         stop_process(server.process)
         with tenant_context(store.tenant):
@@ -126,6 +129,11 @@ def test_a_damaged_active_bundle_is_not_served_the_previous_version_is(store: Te
     # server's own count: a Celery worker warming the promoted version may have met it too.
     assert load_failures == 1
     assert total(samples, "shelfwise_model_load_failures_total", tenant=str(store.tenant.pk)) >= 1
+    # Issue 19.15: the damaged version stayed "active" in GET /models with nothing said; the
+    # serving process now records why it cannot load it.
+    assert (shown["status"], shown["version"]) == ("active", second.version)
+    assert "does not match its checksum" in shown["serving_problem"]
+    assert shown["serving_problem_at"] is not None
 
 
 def test_redis_outage_degrades_then_caching_resumes_without_restarts(store: TenantHandle, server: AppServer) -> None:
@@ -188,6 +196,49 @@ def test_postgres_restart_the_api_recovers_by_itself(store: TenantHandle, server
 
     assert down_status == 503, down_body  # an honest "unavailable", in the one error shape
     assert json.loads(down_body)["code"] == "service_unavailable"
+    # Issue 19.15: Django's error line for the 503 carried "request_id": null.
+    request_id = json.loads(down_body)["request_id"]
+    error_lines = [
+        json.loads(line)
+        for line in server.log.read_text(errors="replace").splitlines()
+        if line.startswith("{") and '"django.request"' in line
+    ]
+    assert error_lines, "no django.request line for the 503"
+    assert request_id in {line.get("request_id") for line in error_lines}
     assert unready == 503  # out of the load balancer while the database is away
     assert recovered_in < 10
     print(f"API recovered {recovered_in:.2f}s after PostgreSQL came back")
+
+
+def test_an_sdk_retry_across_a_database_outage_stores_the_events_once(store: TenantHandle, server: AppServer) -> None:
+    """Issue 19.6: a POST that got a 503 while PostgreSQL restarted left its Idempotency-Key
+    "in progress" for 24 hours, so every retry got 409. The SDK's retry now goes through."""
+    from shelfwise_client import Shelfwise
+
+    rows = [{"event_id": f"outage-sdk-{n}", "customer_id": "c40", "item_id": "i3", "type": "view"} for n in range(20)]
+    assert call(server, "GET", "/api/v1/whoami", key=store.key)[0] == 200  # the key is known to the process
+    state = devservers.read_state(state_dir())
+    assert state is not None
+    answers: dict[str, Any] = {}
+
+    def send() -> None:
+        with Shelfwise(store.key, base_url=server.url, max_retries=10, backoff_initial=0.5, backoff_max=2) as client:
+            try:
+                answers["result"] = client.events.batch(rows)
+            except Exception as exc:  # the assertion below reports it
+                answers["error"] = exc
+
+    devservers.postgres_stop(state["postgres"])
+    sender = threading.Thread(target=send)
+    try:
+        sender.start()
+        time.sleep(3)  # the first attempts meet the outage (503, Retry-After)
+    finally:
+        devservers.start(state_dir(), durable=False)
+        connection.close()
+    sender.join(90)
+
+    assert "error" not in answers, answers.get("error")
+    assert answers["result"]["stored"] + answers["result"]["duplicates"] == 20
+    with tenant_context(store.tenant):
+        assert Event.objects.filter(event_id__startswith="outage-sdk-").count() == 20

@@ -270,7 +270,7 @@ def test_core_plans_chunks_by_rows_and_bytes_and_backs_off_with_full_jitter() ->
 @pytest.mark.slow
 def test_items_customers_and_events_single_and_batch(app_server: AppServer, store: TenantHandle) -> None:
     with Shelfwise(store.key, base_url=api_url(app_server)) as client:
-        mug = client.items.upsert({"item_id": "mug%1", "title": "Mug", "categories": ["kitchen"], "price": "4.50"})
+        mug = client.items.upsert({"item_id": "mug%1", "title": "Mug", "categories": ["kitchen"], "price": 4.50})
         items = client.items.batch(
             [
                 {"item_id": "plate-1", "title": "Plate", "price": 7.25, "currency": "GBP"},

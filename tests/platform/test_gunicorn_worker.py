@@ -8,6 +8,7 @@ TCP reset."""
 
 from __future__ import annotations
 
+import json
 import select
 import socket
 import time
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shelfwise.http.errors import PROBLEM_TYPES
 from tests.fixtures.processes import AppServer, start_app_server, stop_process
 
 
@@ -79,3 +81,28 @@ def test_a_client_still_sending_a_body_the_application_did_not_read_gets_its_ans
         client.close()
     assert answer.startswith(b"HTTP/1.1 413")
     assert answer.endswith(b"too large")
+
+
+def test_what_gunicorn_refuses_itself_is_answered_as_problem_json(app_server: AppServer) -> None:
+    """Issue 19.15: gunicorn's own 400/414/431 answers were HTML pages."""
+    cases = {
+        414: b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        431: b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n" + b"X-Filler: y\r\n" * 200 + b"\r\n",
+        400: b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nBad Header Name: x\r\n\r\n",
+    }
+    for status, request in cases.items():
+        with socket.create_connection(("127.0.0.1", app_server.port), timeout=10) as sock:
+            sock.sendall(request)
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+        head, _, body = answer.partition(b"\r\n\r\n")
+        problem = json.loads(body)
+
+        assert head.split(b" ", 2)[1] == str(status).encode(), head
+        assert b"Content-Type: application/problem+json" in head
+        assert problem["status"] == status
+        assert problem["code"] in PROBLEM_TYPES  # its type resolves at /api/problems/<code>
+        assert PROBLEM_TYPES[problem["code"]].status == status
+        assert b"aaaa" not in body  # nothing the client sent is echoed
+        assert b"Bad Header" not in body

@@ -217,6 +217,12 @@ def test_too_little_data_is_refused_with_the_reason() -> None:
             False,
             "below the active",
         ),
+        # Issue 19.15: a model at 0.00004 "beat" popularity's 0 while the reason said 0.0000 vs 0.0000.
+        (
+            {"model": {"ndcg@10": 0.00004}, "popularity": {"ndcg@10": 0.0}, "active": None},
+            False,
+            "NDCG@10 0.0000 does not beat popularity's 0.0000",
+        ),
         ({"model": {"ndcg@10": 0.345}, "popularity": {"ndcg@10": 0.1}, "active": {"ndcg@10": 0.35}}, True, "holds up"),
     ],
 )
@@ -253,3 +259,41 @@ def test_penalty_input_removes_filtered_items_and_defaults_to_nothing(taste: Eve
     assert not all(index % 2 == 0 for index in plain[0])
     assert all(index % 2 == 0 for index in filtered[0])
     assert len(filtered[0]) == 10  # still a full list
+
+
+def test_auto_leaves_out_a_candidate_that_cannot_be_refit_on_all_the_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 19.10: `auto` chose EASE on a validation split whose catalog fitted EASE's limit,
+    then failed the whole training refitting it on all the data (a larger catalog)."""
+    rows = taste_events(customers=120, items=40, events_per_customer=16)
+    late = [  # 5 more items, only in the latest events
+        {"customer_id": f"c{n}", "item_id": f"i{40 + n % 5}", "type": "view", "timestamp": "2026-08-15T12:00:00+00:00"}
+        for n in range(60)
+    ]
+    events = arrays_from_rows(rows + late)
+    monkeypatch.setattr(algorithms, "EASE_MAX_ITEMS", 42)  # between the training part's 40 and all 45
+
+    result = run(PipelineOptions(weights={}, algorithm="auto", min_customers=5, min_items=5), events=events)
+
+    assert result.algorithm != "ease"
+    assert "ease" in result.tuning["skipped"]
+    assert "45 items" in result.tuning["skipped"]["ease"]
+    assert result.fitted.item_factors is None or result.fitted.item_factors.shape[0] == 45
+
+
+def test_auto_skips_a_candidate_that_fails_and_keeps_the_others(
+    taste: EventArrays, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failing = algorithms.fit
+
+    def fit(name: str, *args: object, **kwargs: object) -> algorithms.Fitted:
+        if name == "bpr":
+            raise MemoryError("no room for bpr")
+        return failing(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(algorithms, "fit", fit)
+
+    result = run(PipelineOptions(weights={}, algorithm="auto"), events=taste)
+
+    assert result.algorithm != "bpr"
+    assert result.tuning["skipped"]["bpr"] == "MemoryError: no room for bpr"
+    assert "bpr" not in result.tuning["candidates"]

@@ -157,6 +157,14 @@ def test_last_used_is_recorded(tenant_a: TenantHandle) -> None:
     assert api_key.last_used_at is not None
 
 
+def test_api_answers_are_never_cached(tenant_a: TenantHandle) -> None:
+    """Issue 19.15: answers with shoppers' data went out without Cache-Control."""
+    api = tenant_a.client()
+    answers = [api.get("/api/v1/whoami"), api.get("/api/v1/customers/c-1/recommendations"), api.get("/api/v1/nowhere")]
+
+    assert [answer["Cache-Control"] for answer in answers] == ["no-store"] * 3
+
+
 def test_unknown_api_path_is_problem_404(tenant_a: TenantHandle) -> None:
     response = tenant_a.client().get("/api/v1/no-such-thing")
 

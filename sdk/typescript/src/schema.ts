@@ -820,7 +820,7 @@ export interface components {
              * Price
              * @default null
              */
-            price?: (number | string) | null;
+            price?: number | null;
             /**
              * Currency
              * @description ISO 4217 code, e.g. GBP
@@ -886,7 +886,7 @@ export interface components {
              * Price
              * @default null
              */
-            price?: (number | string) | null;
+            price?: number | null;
             /**
              * Currency
              * @description ISO 4217 code, e.g. GBP
@@ -1173,6 +1173,9 @@ export interface components {
             readonly retired_at: string | null;
             /** Format: date-time */
             readonly artifacts_purged_at: string | null;
+            readonly serving_problem: string;
+            /** Format: date-time */
+            readonly serving_problem_at: string | null;
         };
         /**
          * @description * `queued` - Queued
@@ -1269,12 +1272,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -1369,12 +1374,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -1490,12 +1497,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -1598,12 +1607,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -1704,12 +1715,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -1825,12 +1838,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -1945,12 +1960,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -2084,12 +2101,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -2200,12 +2219,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -2320,12 +2341,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -2438,12 +2461,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -2551,12 +2576,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -2662,12 +2689,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -2780,12 +2809,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -2916,12 +2947,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -3039,12 +3072,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -3139,12 +3174,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -3260,12 +3297,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -3368,12 +3407,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -3487,12 +3528,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -3607,12 +3650,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -3723,12 +3768,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -3823,12 +3870,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -3932,12 +3981,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -4032,12 +4083,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -4152,12 +4205,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -4290,12 +4345,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -4428,12 +4485,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -4561,12 +4620,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -4681,12 +4742,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -4814,12 +4877,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -4934,12 +4999,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -5050,12 +5117,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -5150,12 +5219,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -5271,12 +5342,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -5379,12 +5452,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -5479,12 +5554,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {
@@ -5594,12 +5671,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Unsupported media type (send application/json) */
             415: {
@@ -5701,12 +5780,14 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Request URI too long (answered by the web server, not as problem+json) */
+            /** @description Request URI too long (`uri_too_long`, answered by the web server) */
             414: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
             };
             /** @description Rate limited; retry after `Retry-After` seconds */
             429: {

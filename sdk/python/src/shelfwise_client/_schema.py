@@ -139,7 +139,7 @@ class ItemIn(TypedDict):
     title: NotRequired[str]
     description: NotRequired[str]
     categories: NotRequired[list[Category]]
-    price: NotRequired[float | str | None]
+    price: NotRequired[float | None]
     currency: NotRequired[str | None]
     """
     ISO 4217 code, e.g. GBP
@@ -179,7 +179,7 @@ class ItemPutRequest(TypedDict):
     title: NotRequired[str]
     description: NotRequired[str]
     categories: NotRequired[list[Category]]
-    price: NotRequired[float | str | None]
+    price: NotRequired[float | None]
     currency: NotRequired[str | None]
     """
     ISO 4217 code, e.g. GBP
@@ -475,6 +475,8 @@ class VersionOut(TypedDict):
     promoted_at: str | None
     retired_at: str | None
     artifacts_purged_at: str | None
+    serving_problem: str
+    serving_problem_at: str | None
 
 
 class BatchInRequest(TypedDict):
