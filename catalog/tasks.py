@@ -47,7 +47,9 @@ def usage_refresh_all() -> int:
     return len(tenants)
 
 
-@shared_task(name="catalog.tasks.features_rebuild", queue="default", soft_time_limit=3600, time_limit=3700)
+@shared_task(
+    name="catalog.tasks.features_rebuild", queue="default", soft_time_limit=3600, time_limit=3700, ignore_result=True
+)
 def features_rebuild() -> dict[str, Any]:
     """Recompute popularity and recent items in Redis from all of the tenant's events (after
     event weights changed, or Redis lost its data)."""

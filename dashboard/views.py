@@ -9,7 +9,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -25,7 +24,12 @@ from dashboard.forms import ApiKeyForm, ConfirmForm, StoreAuthenticationForm
 from recommendations import selectors as recommendation_selectors
 from recommendations.models import Scenario, TrainingJob
 from recommendations.services.registry import PromotionRefused, model_version_promote, model_version_rollback
-from recommendations.services.training import TrainingAlreadyRunning, TrainingRefused, training_job_request
+from recommendations.services.training import (
+    TrainingAlreadyRunning,
+    TrainingQueueUnavailable,
+    TrainingRefused,
+    training_job_request,
+)
 from recommendations.serving import engine
 from recommendations.serving.filters import Filters
 from shelfwise.http.login_throttle import password_reset_mail_allowed
@@ -236,8 +240,12 @@ def models(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["POST"])
 def model_train(request: HttpRequest) -> HttpResponse:
     try:
-        with transaction.atomic():
-            job = training_job_request(trigger="manual", requested_by=actor_of(request))
+        job = training_job_request(trigger="manual", requested_by=actor_of(request))
+    except TrainingQueueUnavailable:
+        messages.error(
+            request, "The training queue is unavailable right now; nothing was queued. Try again in a minute."
+        )
+        return redirect("dashboard:models")
     except TrainingAlreadyRunning as exc:
         messages.info(request, "A training is already queued or running.")
         job = exc.job

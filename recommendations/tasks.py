@@ -27,8 +27,11 @@ from tenants.models import Tenant
 logger = logging.getLogger(__name__)
 
 
+# Tasks sent from web processes ignore their results: nothing reads them, and subscribing for one
+# while Redis blinks breaks Celery's result consumer in that process for good.
 @shared_task(
     name="recommendations.tasks.train_model",
+    ignore_result=True,
     queue="training",
     soft_time_limit=settings.SHELFWISE_TRAINING_SOFT_TIME_LIMIT,
     time_limit=settings.SHELFWISE_TRAINING_TIME_LIMIT,
@@ -66,13 +69,13 @@ def training_jobs_reap_all() -> int:
     return handled
 
 
-@shared_task(name="recommendations.tasks.erase_customer_from_models", queue="default")
+@shared_task(name="recommendations.tasks.erase_customer_from_models", queue="default", ignore_result=True)
 def erase_customer_from_models(external_id: str) -> int:
     """Remove an erased customer from the stored model bundles of the current store."""
     return customer_erase_from_models(external_id=external_id)
 
 
-@shared_task(name="recommendations.tasks.refresh_recommendations", queue="scoring", acks_late=False)
+@shared_task(name="recommendations.tasks.refresh_recommendations", queue="scoring", acks_late=False, ignore_result=True)
 def refresh_recommendations(customer_ids: list[str]) -> int:
     """Recompute and cache these customers' default recommendations (after their new events)."""
     from catalog.event_settings import event_settings_for
@@ -89,7 +92,7 @@ WARM_CUSTOMERS = 1000
 WARM_BATCH = 100
 
 
-@shared_task(name="recommendations.tasks.warm_recommendations", queue="scoring")
+@shared_task(name="recommendations.tasks.warm_recommendations", queue="scoring", ignore_result=True)
 def warm_recommendations(version: int) -> int:
     """After a promotion: compute the most active customers' lists with the new version."""
     customers = customers_most_active(limit=WARM_CUSTOMERS)

@@ -348,8 +348,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # while still running; training jobs also carry their own heartbeat (recommendations).
     "visibility_timeout": env.CELERY_VISIBILITY_TIMEOUT,
     "socket_timeout": 5,
-    "socket_connect_timeout": 5,
+    "socket_connect_timeout": 2,
 }
+# Sending a task while the broker is away fails within seconds (a request that sends one answers
+# 503 or records the work to do later) instead of retrying for long.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5, "interval_max": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = True
 CELERY_TASK_SEND_SENT_EVENT = True
@@ -399,9 +402,13 @@ SHELFWISE_LOGIN_MAX_FAILURES_PER_ADDRESS = env.SHELFWISE_LOGIN_MAX_FAILURES_PER_
 SHELFWISE_LOGIN_WINDOW_SECONDS = env.SHELFWISE_LOGIN_WINDOW_SECONDS
 # Password-reset e-mails per account per hour (three times that per client address).
 SHELFWISE_RESET_MAILS_PER_HOUR = env.SHELFWISE_RESET_MAILS_PER_HOUR
-# How long an API key's verified record may be served from Redis; revocation and suspension
-# delete it at once, so this only bounds a race with a concurrent request.
+# How long an API key's verified record may be served from Redis. Revocation and suspension
+# delete it at once; when they cannot (Redis unreachable from where they happen), this bounds
+# how long the key may still be accepted.
 SHELFWISE_APIKEY_CACHE_SECONDS = env.SHELFWISE_APIKEY_CACHE_SECONDS
+# Failed key authentications allowed per client address and minute before the next is refused
+# (429) without a database read.
+SHELFWISE_AUTH_FAILURES_PER_MINUTE = env.SHELFWISE_AUTH_FAILURES_PER_MINUTE
 # An API key's last-used time is written at most this often per process.
 SHELFWISE_APIKEY_TOUCH_SECONDS = env.SHELFWISE_APIKEY_TOUCH_SECONDS
 SHELFWISE_DEMO_FILE = BASE_DIR / ".dev" / "demo.json"

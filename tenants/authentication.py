@@ -14,7 +14,9 @@ the key is verified again from Redis or the database before the view runs (``con
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from typing import Any
 
 from cachetools import LRUCache, TLRUCache
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.authentication import BaseAuthentication
@@ -34,14 +37,18 @@ from shelfwise.http.errors import (
     INSUFFICIENT_SCOPE,
     INVALID_API_KEY,
     MISSING_API_KEY,
+    RATE_LIMITED,
     REVOKED_API_KEY,
     TENANT_SUSPENDED,
     Problem,
 )
+from shelfwise.http.ratelimit import client_ip
 from shelfwise.observability.context import set_tenant
 from tenants import keys
 from tenants.models import ApiKey, Tenant
 from tenants.services import APIKEY_CACHE_PREFIX
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -183,15 +190,24 @@ def principal_of(request: Request) -> ApiKeyPrincipal:
     return principal
 
 
+# A key id that does not exist, remembered in Redis: probing unknown ids costs no database read.
+UNKNOWN_KEY = b"-"
+UNKNOWN_KEY_SECONDS = 60
+
+
 def key_record_get(key_id: str) -> tuple[KeyRecord | None, bytes | None]:
-    """The key's record from Redis, or from the database (then cached); None if no such key.
-    Also the record's raw Redis value (None unless it was written to or read from Redis)."""
+    """The key's record from Redis, or from the database (then cached); None if no such key
+    (remembered as unknown for UNKNOWN_KEY_SECONDS). Also the record's raw Redis value (None
+    unless it was written to or read from Redis)."""
     cache_key = APIKEY_CACHE_PREFIX + key_id
     cached = redis_call(lambda client: client.get(cache_key), default=None)
+    if cached == UNKNOWN_KEY:
+        return None, None
     if cached:
         return KeyRecord.from_json(cached), cached if isinstance(cached, bytes) else cached.encode()
     row = ApiKey.objects.select_related("tenant", "tenant__plan").filter(pk=key_id).first()
     if row is None:
+        redis_call(lambda client: client.set(cache_key, UNKNOWN_KEY, ex=UNKNOWN_KEY_SECONDS), default=None)
         return None, None
     record = KeyRecord.from_row(row)
     raw = record.to_json().encode()
@@ -199,6 +215,41 @@ def key_record_get(key_id: str) -> tuple[KeyRecord | None, bytes | None]:
         lambda client: client.set(cache_key, raw, ex=settings.SHELFWISE_APIKEY_CACHE_SECONDS), default=None
     )
     return record, raw if stored else None
+
+
+# --------------------------------------------------------------------------- failed authentications
+
+
+def _failures_key(client_address: str) -> str:
+    return "sw:authfail:" + hashlib.blake2b(client_address.encode(), digest_size=8).hexdigest()
+
+
+def _refuse_if_failing(client_address: str | None) -> None:
+    """Too many failed authentications from this address in the last minute: refused before any
+    database read (guessing key ids is neither free load nor a timing oracle)."""
+    if not client_address:
+        return
+    failures = redis_call(lambda client: client.get(_failures_key(client_address)), default=None)
+    if failures is not None and int(failures) >= settings.SHELFWISE_AUTH_FAILURES_PER_MINUTE:
+        raise Problem(
+            RATE_LIMITED,
+            "Too many failed authentications from this address; retry in a minute.",
+            headers={"Retry-After": "60"},
+        )
+
+
+def _count_failure(client_address: str | None) -> None:
+    if not client_address:
+        return
+    key = _failures_key(client_address)
+
+    def count(client: Any) -> None:
+        pipe = client.pipeline(transaction=False)
+        pipe.set(key, 0, ex=60, nx=True)
+        pipe.incr(key)
+        pipe.execute()
+
+    redis_call(count, default=None)
 
 
 @dataclass(frozen=True)
@@ -247,7 +298,10 @@ def _touch(key_id: str) -> None:
         if key_id in _touched:
             return
         _touched[key_id] = True
-    ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+    try:
+        ApiKey.objects.filter(pk=key_id).update(last_used_at=timezone.now())
+    except DatabaseError as exc:  # bookkeeping: a request that needs no database still answers
+        logger.warning("could not record the last use of key %s: %s", key_id, exc)
 
 
 def _from_memory(parsed: keys.ParsedKey) -> ApiKeyPrincipal | None:
@@ -267,18 +321,22 @@ def _from_memory(parsed: keys.ParsedKey) -> ApiKeyPrincipal | None:
     )
 
 
-def authenticate_key(raw_key: str) -> ApiKeyPrincipal:
-    """Verify a presented key; raises a Problem (401/403) or returns the principal."""
+def authenticate_key(raw_key: str, *, client_address: str | None = None) -> ApiKeyPrincipal:
+    """Verify a presented key; raises a Problem (401/403, or 429 after too many failures from
+    ``client_address``) or returns the principal."""
     parsed = keys.parse_key(raw_key)
     if parsed is None:
+        _count_failure(client_address)
         raise Problem(INVALID_API_KEY)
     remembered = _from_memory(parsed)
     if remembered is not None:
         return remembered  # confirmed against Redis with the rate limit
+    _refuse_if_failing(client_address)
     record, raw = key_record_get(parsed.key_id)
     # A key id with someone else's secret, a kind prefix that does not match, or an unknown
     # id: all the same 401, compared in constant time where a hash exists.
     if record is None or not keys.secret_matches(parsed.secret, record.secret_hash) or record.kind != parsed.kind:
+        _count_failure(client_address)
         raise Problem(INVALID_API_KEY)
     _check_usable(record)
     _touch(record.key_id)
@@ -315,7 +373,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         scheme, _, credential = header.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise Problem(INVALID_API_KEY, "Use `Authorization: Bearer <key>`.")
-        principal = authenticate_key(credential.strip())
+        principal = authenticate_key(credential.strip(), client_address=client_ip(request._request))
         principal_activate(request._request, principal)
         return principal, principal.key_prefix
 

@@ -282,6 +282,9 @@ def apikey_create(
         target=api_key.prefix,
         metadata={"name": name, "kind": kind, "scopes": chosen},
     )
+    # The id may have been probed while it did not exist (remembered as unknown for a minute).
+    apikey_cache_forget([key_id])
+    transaction.on_commit(lambda: apikey_cache_forget([key_id]))
     return api_key, keys.format_key(kind, key_id, secret)
 
 
@@ -301,8 +304,9 @@ def apikey_revoke(*, api_key: ApiKey, actor: str) -> ApiKey:
 def apikey_cache_forget(key_ids: Iterable[str]) -> None:
     """Drop cached key records so the next request re-reads the database.
 
-    If Redis is unreachable the records cannot be dropped, but then requests read the database
-    too; a record cached before the outage expires after SHELFWISE_APIKEY_CACHE_SECONDS."""
+    If Redis is unreachable from here the records cannot be dropped; a record cached before
+    expires after SHELFWISE_APIKEY_CACHE_SECONDS (5 s), which bounds how long a revoked key may
+    still be accepted by a process that reads Redis."""
     names = [APIKEY_CACHE_PREFIX + key_id for key_id in key_ids]
     if names:
         redis_call(lambda client: client.delete(*names), default=0)

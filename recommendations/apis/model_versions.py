@@ -17,12 +17,13 @@ from recommendations.models import ModelVersion, TrainingJob
 from recommendations.services.registry import PromotionRefused, model_version_promote, model_version_rollback
 from recommendations.services.training import (
     TrainingAlreadyRunning,
+    TrainingQueueUnavailable,
     TrainingQuotaExceeded,
     TrainingRefused,
     training_job_request,
 )
 from recommendations.training.settings import ALGORITHM_CHOICES, Algorithm
-from shelfwise.http.errors import NOT_FOUND, Problem, problem_type
+from shelfwise.http.errors import NOT_FOUND, SERVICE_UNAVAILABLE, Problem, problem_type
 from shelfwise.http.input import OpenApiSchema, QueryModel, parse_body, parse_query
 from shelfwise.http.openapi import query_parameters
 from shelfwise.http.views import ApiView, OutputSerializer
@@ -196,6 +197,8 @@ class ModelTrainApi(ApiView):
             ) from exc
         except TrainingRefused as exc:
             raise Problem(INSUFFICIENT_DATA, str(exc)) from exc
+        except TrainingQueueUnavailable as exc:
+            raise Problem(SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": "30"}) from exc
         response = Response(JobOut(job).data, status=202)
         response["Location"] = f"/api/v1/jobs/{job.id}"
         return response

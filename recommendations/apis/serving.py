@@ -271,7 +271,7 @@ class CustomerRecommendationsApi(ApiView):
         if self.prelude is not None and self.prelude.prelude_ran:
             found = planned.lookup.result(self.prelude.prelude)
         served = engine.recommend(
-            customer_request, weights=_event_weights(principal_of(request)), planned=planned, found=found
+            customer_request, weights=lambda: _event_weights(principal_of(request)), planned=planned, found=found
         )
         response = Response(_respond([served], fields)[0])
         response["X-Shelfwise-Cache"] = served.cache  # hit | miss | none (Redis unavailable)

@@ -15,10 +15,12 @@ import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from catalog.event_settings import event_settings_for
 from catalog.selectors import events_at_least, events_estimated_count
@@ -52,6 +54,19 @@ class TrainingAlreadyRunning(Exception):
 
 class TrainingRefused(ValueError):
     """A training that cannot start (the message says why, e.g. too little data)."""
+
+
+class TrainingQueueUnavailable(Exception):
+    """The broker could not take the training job (nothing was queued)."""
+
+
+# What sending a task raises when the broker (Redis) cannot be reached.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    KombuOperationalError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    OSError,
+)
 
 
 class TrainingQuotaExceeded(TrainingRefused):
@@ -126,7 +141,18 @@ def training_job_request(
                 trigger=trigger, requested_by=requested_by, algorithm=algorithm, tune=tune, model_name=model_name
             )
         raise TrainingAlreadyRunning(running) from None
-    transaction.on_commit(lambda: _enqueue(job))
+    if connection.in_atomic_block:
+        # The caller's transaction: sent once it commits (a broker outage is then only logged;
+        # the reaper sends a job that stayed queued again).
+        transaction.on_commit(lambda: _enqueue(job), robust=True)
+        return job
+    try:
+        _enqueue(job)
+    except BROKER_ERRORS as exc:
+        # Nothing queued it: the job must not hold the store's training slot, nor count against
+        # the plan's trainings per day.
+        TrainingJob.objects.filter(pk=job.pk).delete()
+        raise TrainingQueueUnavailable("the training queue is unavailable; try again in a minute") from exc
     return job
 
 
@@ -135,7 +161,7 @@ TRAIN_TASK = "recommendations.tasks.train_model"
 
 def _enqueue(job: TrainingJob) -> None:
     # Sent by name: the task module imports this one (the schema travels in the headers).
-    celery_app.send_task(TRAIN_TASK, args=(str(job.id),), queue="training")
+    celery_app.send_task(TRAIN_TASK, args=(str(job.id),), queue="training", ignore_result=True)
 
 
 class _Heartbeat:

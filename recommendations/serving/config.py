@@ -15,18 +15,21 @@ customer sees the same variant for the whole experiment.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import TLRUCache
+from cachetools import LRUCache, TLRUCache
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from recommendations.models import Experiment, ModelVersion, Scenario
 from shelfwise.datastores.redis_client import redis_call, tenant_key
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_SCENARIO = "default"
 DEFAULT_SOURCE: dict[str, Any] = {"kind": "active"}
@@ -161,8 +164,10 @@ def _expires(_tenant_id: int, _config: ServingConfig, now: float) -> float:
     return now + settings.SHELFWISE_SERVING_CONFIG_SECONDS
 
 
-# Per store, this process's routing for at most SHELFWISE_SERVING_CONFIG_SECONDS.
+# Per store, this process's routing for at most SHELFWISE_SERVING_CONFIG_SECONDS; and the last
+# one read, whatever its age, for when PostgreSQL cannot be reached (cached answers go on).
 _configs: TLRUCache[int, ServingConfig] = TLRUCache(maxsize=100_000, ttu=_expires, timer=time.monotonic)
+_last_known: LRUCache[int, ServingConfig] = LRUCache(maxsize=100_000)
 _lock = threading.Lock()
 
 
@@ -174,9 +179,18 @@ def serving_config(tenant_id: int, *, stamp: str | None = None) -> ServingConfig
         cached = _configs.get(tenant_id)
     if cached is not None and (stamp is None or stamp == cached.stamp):
         return cached
-    config = _read(tenant_id)
+    try:
+        config = _read(tenant_id)
+    except DatabaseError:
+        with _lock:
+            last = _last_known.get(tenant_id)
+        if last is None:
+            raise  # never read: what needs the database answers 503
+        logger.warning("routing of store %s served as last read: the database is unavailable", tenant_id)
+        return last
     with _lock:
         _configs[tenant_id] = config
+        _last_known[tenant_id] = config
     from recommendations.serving.loader import model_cache
 
     model_cache().drop_tenant_versions(tenant_id, config.serving_version_ids())
@@ -186,7 +200,7 @@ def serving_config(tenant_id: int, *, stamp: str | None = None) -> ServingConfig
 def serving_config_forget(tenant_id: int) -> None:
     """Re-read the configuration on the next request in this process."""
     with _lock:
-        _configs.pop(tenant_id, None)
+        _configs.pop(tenant_id, None)  # (the last known copy stays, for a database outage)
 
 
 def serving_changed(tenant_id: int) -> None:

@@ -16,7 +16,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -124,10 +124,18 @@ def _replan(request: CustomerRequest, *, warming: bool) -> tuple[CustomerPlan, c
     return planned, found
 
 
+# The store's event weights, or how to read them: a cached answer needs none (nor the database).
+Weights = EventSettings | Callable[[], EventSettings]
+
+
+def _weights_of(weights: Weights) -> EventSettings:
+    return weights() if callable(weights) else weights
+
+
 def recommend(
     request: CustomerRequest,
     *,
-    weights: EventSettings,
+    weights: Weights,
     warming: bool = False,
     planned: CustomerPlan | None = None,
     found: cache.Lookup | None = None,
@@ -202,7 +210,7 @@ def _compute_for_customer(
     route: Route,
     version: VersionRef | None,
     request: CustomerRequest,
-    weights: EventSettings,
+    weights: Weights,
     *,
     candidates: int = CANDIDATES,
 ) -> dict[str, Any]:
@@ -214,7 +222,7 @@ def _compute_for_customer(
     if kind == "trending":
         items = _trending(request.tenant_id, candidates, request.filters, set())
     elif model is not None:
-        vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, weights)
+        vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, _weights_of(weights))
         if vector is not None or history is not None:
             items = _score(model, vector=vector, history=history, exclude=seen if request.exclude_seen else set(),
                            filters=request.filters, k=candidates)  # fmt: skip

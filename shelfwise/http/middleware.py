@@ -120,14 +120,30 @@ class RequestContextMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """PostgreSQL unreachable (restarting, failing over): an API client gets an honest 503
-        problem it can retry, not a 500; Django drops the broken connection when the request ends,
-        and the next request connects afresh."""
-        if not request.path_info.startswith(API_PREFIX) or not isinstance(exception, OperationalError | InterfaceError):
+        problem it can retry, a dashboard user a 503 page, never a 500; Django drops the broken
+        connection when the request ends, and the next request connects afresh."""
+        if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        logger.error("database unavailable: %s", exception)
-        response = problem_json_response(SERVICE_UNAVAILABLE, "The database is unavailable; retry shortly.")
+        if request.path_info.startswith(API_PREFIX):
+            logger.error("database unavailable: %s", exception)
+            response: HttpResponse = problem_json_response(
+                SERVICE_UNAVAILABLE, "The database is unavailable; retry shortly."
+            )
+        elif request.path_info.startswith(DASHBOARD_PREFIX):
+            logger.error("database unavailable: %s", exception)
+            response = HttpResponse(UNAVAILABLE_PAGE, status=503, content_type="text/html; charset=utf-8")
+        else:
+            return None
         response["Retry-After"] = "2"
         return response
+
+
+# Plain on purpose: it must render without the database (no template context, no session).
+UNAVAILABLE_PAGE = (
+    b"<!doctype html><html lang=en><meta charset=utf-8><title>Temporarily unavailable</title>"
+    b"<h1>Temporarily unavailable</h1><p>Shelfwise cannot reach its database right now. "
+    b"Your data is safe; please reload the page in a few seconds.</p></html>"
+)
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
@@ -143,7 +159,13 @@ class TenantRoutingMiddleware(TenantMainMiddleware):
             db().set_schema_to_public()
             request.tenant = None  # type: ignore[attr-defined]
             return None
-        response = super().process_request(request)
+        try:
+            response = super().process_request(request)  # the host's store, read from PostgreSQL
+        except (OperationalError, InterfaceError) as exc:
+            logger.error("database unavailable: %s", exc)
+            unavailable = HttpResponse(UNAVAILABLE_PAGE, status=503, content_type="text/html; charset=utf-8")
+            unavailable["Retry-After"] = "2"
+            return unavailable
         tenant = getattr(request, "tenant", None)
         if tenant is not None and tenant.schema_name != settings.PUBLIC_SCHEMA_NAME:
             if request.path_info.startswith(ADMIN_PREFIX):

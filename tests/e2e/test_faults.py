@@ -18,17 +18,20 @@ from typing import Any
 import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
+from django.test import Client
 from django_tenants.utils import tenant_context
 
 from catalog.models import Event
-from recommendations.models import ModelVersion
+from recommendations.models import ModelVersion, TrainingJob
 from recommendations.registry.bundles import model_storage
 from recommendations.services.registry import model_version_promote
 from shelfwise.datastores import redis_client
 from shelfwise.dev import servers as devservers
-from tests.factories import load_taste_store, make_tenant
+from tenants.models import ApiKey
+from tenants.services import apikey_create, apikey_revoke
+from tests.factories import load_taste_store, make_tenant, member
 from tests.fixtures.processes import AppServer, call, process_total, scrape, start_app_server, stop_process, total
-from tests.helpers import TenantHandle, train_now
+from tests.helpers import TenantHandle, host, train_now
 
 pytestmark = pytest.mark.slow
 
@@ -242,3 +245,86 @@ def test_an_sdk_retry_across_a_database_outage_stores_the_events_once(store: Ten
     assert answers["result"]["stored"] + answers["result"]["duplicates"] == 20
     with tenant_context(store.tenant):
         assert Event.objects.filter(event_id__startswith="outage-sdk-").count() == 20
+
+
+def test_a_key_revoked_while_redis_was_unreachable_is_refused_within_five_seconds(
+    store: TenantHandle, server: AppServer
+) -> None:
+    """Issue 19.12: revocation deletes the key's cached record in Redis; when Redis could not be
+    reached from where the key was revoked, the server kept accepting it for 55 s."""
+    with tenant_context(store.tenant):
+        row, key = apikey_create(tenant=store.tenant, name="revoked in a partition", actor="test")
+    assert call(server, "GET", "/api/v1/whoami", key=key)[0] == 200  # verified, cached, remembered
+
+    redis_client.trip_circuit(ConnectionError("Redis unreachable from this process"))  # a partition
+    try:
+        apikey_revoke(api_key=ApiKey.objects.get(pk=row.pk), actor="test")  # its Redis delete is skipped
+    finally:
+        redis_client.reset_circuit()
+    revoked_at = time.monotonic()
+    refused_after = eventually(lambda: call(server, "GET", "/api/v1/whoami", key=key)[0] == 401, 15)
+
+    assert time.monotonic() - revoked_at <= 6
+    print(f"revoked key refused {refused_after:.2f}s after the revocation")
+
+
+def test_cached_answers_go_on_while_postgresql_is_down(store: TenantHandle, server: AppServer) -> None:
+    """Issue 19.11: with PostgreSQL down every request answered 503 — cached lists included,
+    because the routing is re-read from PostgreSQL every few seconds. The last routing read
+    now serves what Redis holds; only what needs the database answers 503 (the dashboard's
+    pages a 503 page, not a 500)."""
+    recommend(server, store)
+    assert recommend(server, store)[2] == "hit"
+    member_login = member(store.tenant)
+    dashboard = Client(HTTP_HOST=host(store.tenant))
+    dashboard.login(username=member_login.email, password=member_login.password)
+    state = devservers.read_state(state_dir())
+    assert state is not None
+
+    devservers.postgres_stop(state["postgres"])
+    try:
+        time.sleep(2.5)  # past SHELFWISE_SERVING_CONFIG_SECONDS: the routing must be read again
+        cached = recommend(server, store)
+        cached_again = recommend(server, store)
+        popular = call(server, "GET", "/api/v1/recommendations/popular", key=store.key)
+        page = dashboard.get("/dashboard/")
+    finally:
+        devservers.start(state_dir(), durable=False)
+        connection.close()
+
+    assert (cached[0], cached[2], cached[1]["strategy"]) == (200, "hit", "model")
+    assert (cached_again[0], cached_again[2]) == (200, "hit")
+    assert (popular[0], json.loads(popular[1])["code"]) == (503, "service_unavailable")  # needs the database
+    assert page.status_code == 503
+    assert page["Retry-After"] == "2"
+    assert b"Temporarily unavailable" in page.content
+
+
+def test_a_training_asked_for_while_the_broker_is_down_is_a_503_and_holds_nothing(
+    store: TenantHandle, server: AppServer
+) -> None:
+    """Issue 19.8: models:train with the broker down answered 500 and left a job "queued" that
+    held the store's only training slot (409 to every later request) and counted against the
+    plan's trainings per day."""
+    with tenant_context(store.tenant):
+        jobs_before = TrainingJob.objects.count()
+    state = devservers.read_state(state_dir())
+    assert state is not None
+
+    devservers.redis_stop(state["redis"])  # the broker (and the cache) are on this Redis
+    try:
+        started = time.monotonic()
+        refused = call(server, "POST", "/api/v1/models:train", key=store.key, body={})
+        refused_in = time.monotonic() - started
+    finally:
+        devservers.start(state_dir(), durable=False)
+        reset_this_process_pools()
+
+    assert refused[0] == 503, refused[1]
+    assert json.loads(refused[1])["code"] == "service_unavailable"
+    assert refused_in < 10
+    with tenant_context(store.tenant):
+        assert TrainingJob.objects.count() == jobs_before  # nothing holds the slot or the quota
+    eventually(lambda: call(server, "POST", "/api/v1/models:train", key=store.key, body={})[0] == 202, 20)
+    with tenant_context(store.tenant):  # (the queued job is not this test's business: gone)
+        TrainingJob.objects.filter(active_slot=True).delete()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
+from django.test import override_settings
 
 from tenants.models import ApiKey, AuditLogEntry, Tenant
 from tenants.services import apikey_create, apikey_revoke, tenant_reactivate, tenant_suspend
@@ -212,3 +213,36 @@ def test_unknown_api_path_with_post_is_problem_404_not_a_csrf_page(tenant_a: Ten
     response = client.post("/api/v1/models/abc:promote", {}, format="json")
 
     assert_problem(response, 404, "not_found")
+
+
+UNKNOWN_KEY = "sk_live_" + "a" * 12 + "_" + "b" * 40  # well-formed, no such id
+
+
+def test_an_unknown_key_id_costs_no_database_read_once_probed(client, django_assert_num_queries) -> None:
+    """Issue 19.13: every probe of an unknown key id read PostgreSQL (before any limit): free
+    load for a guesser and a timing difference from a known id with a wrong secret."""
+    first = client.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {UNKNOWN_KEY}", REMOTE_ADDR="203.0.113.7")
+
+    with django_assert_num_queries(0):
+        again = client.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {UNKNOWN_KEY}", REMOTE_ADDR="203.0.113.7")
+
+    assert_problem(first, 401, "invalid_api_key")
+    assert_problem(again, 401, "invalid_api_key")
+
+
+@override_settings(SHELFWISE_AUTH_FAILURES_PER_MINUTE=5)
+def test_an_address_that_keeps_failing_is_refused_before_the_database(
+    client, tenant_a: TenantHandle, django_assert_num_queries
+) -> None:
+    for n in range(5):  # five well-formed keys whose ids do not exist
+        forged = "sk_live_" + chr(ord("c") + n) * 12 + "_" + "c" * 40
+        answer = client.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {forged}", REMOTE_ADDR="203.0.113.8")
+        assert answer.status_code == 401
+
+    with django_assert_num_queries(0):
+        refused = client.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {UNKNOWN_KEY}", REMOTE_ADDR="203.0.113.8")
+    elsewhere = client.get("/api/v1/whoami", HTTP_AUTHORIZATION=f"Bearer {tenant_a.key}", REMOTE_ADDR="203.0.113.9")
+
+    assert_problem(refused, 429, "rate_limited")
+    assert refused["Retry-After"] == "60"
+    assert elsewhere.status_code == 200

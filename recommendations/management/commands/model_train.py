@@ -10,6 +10,7 @@ from recommendations.management.commands._base import tenant_by_slug
 from recommendations.models import ModelVersion, TrainingJob
 from recommendations.services.training import (
     TrainingAlreadyRunning,
+    TrainingQueueUnavailable,
     TrainingRefused,
     training_job_execute,
     training_job_request,
@@ -40,7 +41,7 @@ class Command(BaseCommand):
                 )
             except TrainingAlreadyRunning as exc:
                 raise CommandError(str(exc)) from exc
-            except TrainingRefused as exc:
+            except (TrainingRefused, TrainingQueueUnavailable) as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(f"job {job.id} queued")
             if options["now"]:
