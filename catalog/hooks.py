@@ -52,7 +52,9 @@ def events_ingested_notify(tenant_id: int, customer_ids: Sequence[str]) -> None:
 
 
 def customer_erased_notify(tenant_id: int, customer_id: str) -> None:
-    """Erasure listeners must not swallow failures silently: errors propagate to the caller."""
+    """Called inside the erasure's transaction: listeners record what they must (durably, with
+    the erasure) and must not swallow failures silently: errors propagate (the erasure rolls
+    back and the caller can retry it)."""
     for listener in _customer_erased:
         listener(tenant_id, customer_id)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django_tenants.utils import tenant_context
 
 from catalog.event_settings import EventSettings
-from catalog.tasks import features_rebuild
+from catalog.services.online import online_rebuild_request
 from tenants.models import Tenant
 
 
@@ -14,4 +14,4 @@ def on_event_settings_changed(tenant_id: int, before: object, after: object) -> 
     if not isinstance(before, EventSettings) or not isinstance(after, EventSettings) or before.weights == after.weights:
         return
     with tenant_context(Tenant.objects.get(pk=tenant_id)):
-        features_rebuild.delay()
+        online_rebuild_request()

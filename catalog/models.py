@@ -117,3 +117,35 @@ class UsageCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric}[{self.period}]={self.value}"
+
+
+class OnlineBacklog(models.Model):
+    """Work for Redis (or the task queue) that a write could not finish there: the outbox.
+
+    Written when Redis was unreachable as events were stored or a customer was erased (in the
+    erasure's own transaction), drained every few seconds by ``catalog.services.online``:
+
+    - ``events``: fold these stored events into the online features (exactly once: each batch
+      carries a marker written with its increments) and invalidate the customers' cached lists;
+    - ``forget``: delete everything under an erased customer's Redis prefix (by its key hash:
+      the raw id is never stored here);
+    - ``rebuild``: recompute the online features from all events (new event weights)."""
+
+    class Kind(models.TextChoices):
+        EVENTS = "events", "Events"
+        FORGET = "forget", "Forget a customer"
+        REBUILD = "rebuild", "Rebuild"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    batch = models.UUIDField(null=True, blank=True)
+    event_ids = ArrayField(models.TextField(), default=list, blank=True)
+    customer_key = models.CharField(max_length=40, blank=True)  # online_features.customer_key_hash
+    created_at = models.DateTimeField(auto_now_add=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering: ClassVar[list[str]] = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk}"

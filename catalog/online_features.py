@@ -101,6 +101,7 @@ class EventFeature:
     item_id: str
     timestamp: float  # unix seconds
     weight: float
+    event_id: str = ""
 
 
 def customer_key_hash(customer_id: str) -> str:
@@ -125,16 +126,39 @@ def _epoch_key(tenant_id: int, kind: str) -> str:
     return tenant_key(tenant_id, kind, "epoch")
 
 
-def features_record_events(tenant_id: int, events: Sequence[EventFeature]) -> bool:
-    """Fold stored events into the online features; False if Redis was unavailable."""
+# A batch's increments are applied with a marker, atomically (MULTI/EXEC): a batch that must be
+# applied again (its first attempt's answer was lost in a Redis outage) is applied only if its
+# marker is absent, so popularity never counts it twice. Kept this long (see README, Operations).
+APPLIED_MARKER_SECONDS = 3600
+
+
+def applied_marker_key(tenant_id: int, batch: str) -> str:
+    return tenant_key(tenant_id, "ob", batch)
+
+
+def features_record_events(tenant_id: int, events: Sequence[EventFeature], *, batch: str) -> bool:
+    """Fold a batch of stored events into the online features; False if Redis was unavailable
+    (then nothing, or everything, of the batch was applied: see ``features_apply_once``)."""
     if not events:
         return True
-    return redis_call(lambda client: _record(client, tenant_id, events), default=False)
+    return redis_call(lambda client: _record(client, tenant_id, events, batch), default=False)
 
 
-def _record(client: redis.Redis, tenant_id: int, events: Sequence[EventFeature]) -> bool:
+def features_apply_once(tenant_id: int, events: Sequence[EventFeature], *, batch: str) -> bool:
+    """Apply a batch again unless its marker says it was applied; True if applied here. Raises
+    if Redis is unreachable (the caller keeps the batch for later)."""
+    client = redis_client()
+    if client.exists(applied_marker_key(tenant_id, batch)):
+        return False
+    if events:
+        _record(client, tenant_id, events, batch)
+    return True
+
+
+def _record(client: redis.Redis, tenant_id: int, events: Sequence[EventFeature], batch: str) -> bool:
     epochs = _epochs(client, tenant_id, max(event.timestamp for event in events))
-    pipe = client.pipeline(transaction=False)
+    pipe = client.pipeline(transaction=True)
+    pipe.set(applied_marker_key(tenant_id, batch), b"1", ex=APPLIED_MARKER_SECONDS)
     for kind, epoch in epochs.items():
         half_life = HALF_LIVES[kind]
         increments: dict[str, float] = defaultdict(float)
@@ -243,11 +267,12 @@ def popular_items(tenant_id: int, kind: str, limit: int) -> list[tuple[str, floa
     return redis_call(read, default=None)
 
 
-def features_forget_customer(tenant_id: int, customer_id: str) -> int:
-    """Delete every key under the customer's prefix. Raises if Redis is unreachable (erasure
-    must not silently leave data behind)."""
+def features_forget_customer(tenant_id: int, key_hash: str) -> int:
+    """Delete every key under a customer's prefix (``customer_key_hash`` of their id). Raises
+    if Redis is unreachable (erasure must not silently leave data behind: the caller keeps it
+    for later)."""
     client = redis_client()
-    keys = list(client.scan_iter(match=customer_key_pattern(tenant_id, customer_id), count=1000))
+    keys = list(client.scan_iter(match=tenant_key(tenant_id, "c", key_hash, "*"), count=1000))
     return int(client.unlink(*keys)) if keys else 0
 
 

@@ -6,6 +6,7 @@ Tenant-aware (the schema travels in the task headers); primitive arguments only.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from celery import shared_task
@@ -14,7 +15,7 @@ from django_tenants.utils import tenant_context
 
 from catalog.event_settings import event_settings_for
 from catalog.models import Event
-from catalog.online_features import EventFeature, features_record_events, features_reset
+from catalog.online_features import EventFeature, features_apply_once, features_reset
 from catalog.services import usage
 from shelfwise.datastores.postgres import current_schema
 from tenants.current import tenant_current
@@ -66,10 +67,10 @@ def features_rebuild() -> dict[str, Any]:
     for customer_id, item_id, event_type, value, timestamp in events:
         chunk.append(EventFeature(customer_id, item_id, timestamp.timestamp(), settings.weight(event_type, value)))
         if len(chunk) >= REBUILD_CHUNK:
-            features_record_events(tenant.pk, chunk)
+            features_apply_once(tenant.pk, chunk, batch=uuid.uuid4().hex)  # raises without Redis: retried
             total += len(chunk)
             chunk = []
-    features_record_events(tenant.pk, chunk)
+    features_apply_once(tenant.pk, chunk, batch=uuid.uuid4().hex)
     total += len(chunk)
     logger.info("rebuilt online features from %d events", total)
     return {"schema": current_schema(), "events": total}

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from django.db import transaction
 from django_tenants.utils import tenant_context
 
-from recommendations.models import ErasedCustomer
 from recommendations.registry.bundles import model_storage
-from recommendations.services.registry import erasure_hash
+from recommendations.services.erasure import erasure_record
 from recommendations.serving.cache import bump_generations, refresh_claim
 from recommendations.serving.config import serving_changed, serving_config
 from tenants.models import Tenant
@@ -47,11 +45,9 @@ def on_version_promoted(tenant_id: int, name: str, version: int) -> None:
 
 
 def on_customer_erased(tenant_id: int, customer_id: str) -> None:
-    """An erased customer is ignored by serving at once; their rows leave the bundles in a task."""
-    from recommendations.tasks import erase_customer_from_models
-
-    ErasedCustomer.objects.update_or_create(customer_hash=erasure_hash(customer_id), defaults={})
-    transaction.on_commit(lambda: erase_customer_from_models.delay(customer_id))
+    """An erased customer is declined by serving from the next request; their rows leave the
+    bundles in a task (``services.erasure``)."""
+    erasure_record(tenant_id, customer_id)
 
 
 def on_tenant_deleted(tenant: Tenant) -> None:

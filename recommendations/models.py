@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import ClassVar
 
 from django.db import models
+from django.utils import timezone
 
 
 class ModelVersion(models.Model):
@@ -120,10 +122,20 @@ class ErasedCustomer(models.Model):
     Holds a hash, never the id itself; removed once no stored model contains the customer."""
 
     customer_hash = models.CharField(max_length=64, unique=True)
-    erased_at = models.DateTimeField(auto_now_add=True)
+    erased_at = models.DateTimeField(default=timezone.now)
+    # Serving declines the customer (even a cached list) until every stored bundle is rewritten
+    # without them and their Redis traces are gone; then this is set.
+    cleaned_at = models.DateTimeField(null=True, blank=True)
+    cleanup_sent_at = models.DateTimeField(null=True, blank=True)  # the last clean-up task queued
+    online_key = models.CharField(max_length=40, blank=True)  # catalog.online_features.customer_key_hash
 
     def __str__(self) -> str:
         return self.customer_hash[:12]
+
+
+def erasure_hash(external_id: str) -> str:
+    """How an erased customer is recorded (ErasedCustomer): a hash, never the id itself."""
+    return hashlib.sha256(external_id.encode()).hexdigest()
 
 
 class Scenario(models.Model):

@@ -11,9 +11,12 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from catalog.selectors import customers_most_active
+from recommendations.models import erasure_hash
+from recommendations.services.erasure import outbox_drain
 from recommendations.services.registry import customer_erase_from_models
 from recommendations.services.training import (
     TrainingAlreadyRunning,
+    TrainingQueueUnavailable,
     TrainingRefused,
     training_due,
     training_job_execute,
@@ -54,7 +57,7 @@ def trainings_schedule() -> int:
             try:
                 training_job_request(trigger=trigger, requested_by="system:schedule")
                 queued += 1
-            except (TrainingAlreadyRunning, TrainingRefused) as exc:
+            except (TrainingAlreadyRunning, TrainingRefused, TrainingQueueUnavailable) as exc:
                 logger.info("no training for %s: %s", tenant.slug, exc)
     return queued
 
@@ -69,10 +72,30 @@ def training_jobs_reap_all() -> int:
     return handled
 
 
+@shared_task(name="recommendations.tasks.erasure_clean_models", queue="default", ignore_result=True)
+def erasure_clean_models(customer_hash: str) -> int:
+    """Remove an erased customer (by their erasure hash) from the current store's bundles."""
+    return customer_erase_from_models(customer_hash=customer_hash)
+
+
 @shared_task(name="recommendations.tasks.erase_customer_from_models", queue="default", ignore_result=True)
 def erase_customer_from_models(external_id: str) -> int:
-    """Remove an erased customer from the stored model bundles of the current store."""
-    return customer_erase_from_models(external_id=external_id)
+    """The same, as queued by earlier releases (with the raw id)."""
+    return customer_erase_from_models(customer_hash=erasure_hash(external_id))
+
+
+@shared_task(name="recommendations.tasks.outbox_drain_all", queue="default", ignore_result=True)
+def outbox_drain_all(sweep: bool = False) -> int:
+    """Beat, every few seconds: finish what writes owed Redis and the task queue in the stores
+    that have work waiting (``services.erasure.outbox_drain``); ``sweep`` visits every store.
+    Returns how many stores still have work."""
+    stores = Tenant.objects.all() if sweep else Tenant.objects.filter(outbox_since__isnull=False)
+    waiting = 0
+    for tenant in stores:
+        with tenant_context(tenant):
+            if not outbox_drain(tenant, sweep=sweep):
+                waiting += 1
+    return waiting
 
 
 @shared_task(name="recommendations.tasks.refresh_recommendations", queue="scoring", acks_late=False, ignore_result=True)

@@ -23,6 +23,7 @@ from celery.signals import (
 )
 from django.db import InterfaceError, OperationalError
 from kombu import Queue
+from kombu.exceptions import OperationalError as KombuOperationalError
 from tenant_schemas_celery.app import CeleryApp
 from tenant_schemas_celery.task import TenantTask
 
@@ -39,6 +40,14 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,
     redis.ConnectionError,
     redis.TimeoutError,
+)
+
+# What sending a task raises when the broker (Redis) cannot be reached.
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    KombuOperationalError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+    OSError,
 )
 
 

@@ -20,6 +20,18 @@ BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute="*/5"),
         "options": {"queue": "default", "expires": 5 * 60},
     },
+    # What writes owed Redis during an outage catches up within seconds of its return.
+    "outbox-drain": {
+        "task": "recommendations.tasks.outbox_drain_all",
+        "schedule": 5.0,
+        "options": {"queue": "default", "expires": 5},
+    },
+    "outbox-sweep": {
+        "task": "recommendations.tasks.outbox_drain_all",
+        "schedule": crontab(minute="*/15"),
+        "kwargs": {"sweep": True},
+        "options": {"queue": "default", "expires": 15 * 60},
+    },
     "tenant-usage-refresh": {
         "task": "catalog.tasks.usage_refresh_all",
         "schedule": crontab(minute="*/15"),

@@ -58,6 +58,9 @@ class Tenant(TenantMixin):
     usage = models.JSONField(default=dict, blank=True)
     usage_refreshed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set when the store has work left for Redis or the task queue (catalog.OnlineBacklog, an
+    # erasure's clean-up); the outbox drain visits only these stores, and clears it when done.
+    outbox_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     auto_create_schema = True
     auto_drop_schema = True

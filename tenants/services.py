@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from shelfwise.datastores.postgres import db
@@ -220,6 +221,19 @@ def tenant_redis_purge(*, tenant_id: int) -> int:
 def tenant_usage_record(*, tenant_id: int, usage: dict[str, int]) -> None:
     """Store a tenant's usage counters (computed in its schema) on its public row."""
     Tenant.objects.filter(pk=tenant_id).update(usage=usage, usage_refreshed_at=timezone.now())
+
+
+def tenant_outbox_mark(*, tenant_id: int) -> None:
+    """The store has work waiting in its outbox: the next drain (seconds away) visits it.
+    Called once that work is committed; a new timestamp each time, so that a drain that read
+    the store's outbox before this work existed does not clear the mark (``tenant_outbox_clear``)."""
+    Tenant.objects.filter(pk=tenant_id).update(outbox_since=Now())
+
+
+def tenant_outbox_clear(*, tenant_id: int, seen: Any) -> bool:
+    """Clear the mark a drain found (``seen``) once it emptied the outbox; False (kept) if the
+    mark moved meanwhile: new work arrived, and the next drain takes it."""
+    return bool(Tenant.objects.filter(pk=tenant_id, outbox_since=seen).update(outbox_since=None))
 
 
 # --------------------------------------------------------------------------- API keys

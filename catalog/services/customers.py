@@ -12,8 +12,9 @@ from django.utils import timezone
 from catalog.contracts import CustomerFields, RowError
 from catalog.hooks import customer_erased_notify
 from catalog.models import Customer, Event
-from catalog.online_features import features_forget_customer
+from catalog.online_features import customer_key_hash
 from catalog.services import usage
+from catalog.services.online import online_forget_now, online_forget_record
 from catalog.services.rows import BatchResult, quota_error
 from shelfwise.datastores.postgres import bulk_cursor, retried_on_deadlock
 from tenants.current import tenant_current
@@ -90,11 +91,15 @@ def customer_upsert(
 
 
 def customer_erase(*, external_id: str) -> bool:
-    """Erase a customer (privacy): their events, their row, their online features, and (via
-    listeners) everything serving derived from them. Idempotent; True if a row existed.
+    """Erase a customer (privacy): their events and row, their Redis traces (online features,
+    cached lists) and, via listeners, everything serving derived from them. Idempotent; True
+    if a row existed.
 
-    The online traces are removed even when the row is already gone, so a retried erasure
-    finishes what an interrupted one started."""
+    One transaction deletes the rows, records the Redis clean-up in the outbox and tells the
+    listeners (serving records the erasure and declines the customer from the next request,
+    in every process). The Redis clean-up then runs at once — or, if Redis cannot be reached,
+    within seconds of its return (the outbox drain). A retried erasure repeats it all."""
+    tenant_id = tenant_current().pk
     with transaction.atomic():
         customer_id = (
             Customer.objects.select_for_update().filter(external_id=external_id).values_list("id", flat=True).first()
@@ -104,7 +109,7 @@ def customer_erase(*, external_id: str) -> bool:
                 cursor.execute(f"DELETE FROM {EVENT_TABLE} WHERE customer_id = %s", [customer_id])  # noqa: S608
                 cursor.execute(f"DELETE FROM {CUSTOMER_TABLE} WHERE id = %s", [customer_id])  # noqa: S608
             usage.usage_add(metric=usage.CUSTOMERS, delta=-1)
-    tenant_id = tenant_current().pk
-    features_forget_customer(tenant_id, external_id)
-    customer_erased_notify(tenant_id, external_id)
+        forget = online_forget_record(key_hash=customer_key_hash(external_id))
+        customer_erased_notify(tenant_id, external_id)
+    online_forget_now(tenant_id=tenant_id, row=forget)
     return customer_id is not None

@@ -18,11 +18,11 @@ import orjson
 from django.db import transaction
 
 from catalog.contracts import EventIn, RowError, event_time_bounds, validate_rows
-from catalog.hooks import events_ingested_notify
 from catalog.models import Customer, Event, Item
-from catalog.online_features import EventFeature, features_record_events
+from catalog.online_features import EventFeature
 from catalog.services import usage
 from catalog.services.context import IngestContext
+from catalog.services.online import online_events_stored
 from catalog.services.rows import BatchResult, ids_for, insert_stubs, quota_error
 from shelfwise.datastores.postgres import bulk_cursor, retried_on_deadlock
 from shelfwise.observability.metrics import events_ingested
@@ -144,14 +144,13 @@ def events_ingest(*, rows: Sequence[Any], context: IngestContext) -> BatchResult
                 item_id=row.event.item_id,
                 timestamp=(row.event.timestamp or context.now).timestamp(),
                 weight=context.settings.weight(row.event.type, row.event.value),
+                event_id=row.event_id,
             )
             for row in stored_rows
         ]
         changed_customers = sorted({row.event.customer_id for row in stored_rows})
-        tenant_id = context.tenant_id
-        # robust: a failure after commit is logged, never turned into an error for stored events.
-        transaction.on_commit(lambda: features_record_events(tenant_id, features), robust=True)
-        transaction.on_commit(lambda: events_ingested_notify(tenant_id, changed_customers), robust=True)
+        # After commit: popularity, recent items and cache invalidation in Redis (or the outbox).
+        online_events_stored(tenant_id=context.tenant_id, features=features, customers=changed_customers)
     return result
 
 

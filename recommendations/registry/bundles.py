@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import platform
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -149,6 +150,60 @@ def bundle_write(*, prefix: str, result: PipelineResult, meta: dict[str, Any]) -
     if problems:
         raise BundleError("bundle did not verify after writing: " + "; ".join(problems))
     return manifest
+
+
+def bundle_revision_prefix(prefix: str) -> str:
+    """Where a rewritten copy of the bundle at ``prefix`` goes: ``<version dir>/r<n+1>``."""
+    base, _, last = prefix.rpartition("/")
+    if base and last.startswith("r") and last[1:].isdigit():
+        return f"{base}/r{int(last[1:]) + 1}"
+    return f"{prefix}/r2"
+
+
+def bundle_drop_customers(prefix: str, drop: Callable[[str], bool]) -> str | None:
+    """Write a new revision of the bundle without the customers for whom ``drop(id)`` is true
+    (their id, history and factors) and return its prefix; None if it holds none of them."""
+    bundle = bundle_load(prefix)
+    customers = bundle.ids("customers.json")
+    keep = np.array([not drop(customer) for customer in customers], dtype=bool)
+    if keep.all():
+        return None
+    kept = [customer for customer, kept_here in zip(customers, keep, strict=True) if kept_here]
+    history = sp.csr_matrix(bundle.history()[keep])
+    replaced = {
+        "customers.json": json.dumps(kept).encode(),
+        "history.npz": _npz(
+            indptr=history.indptr.astype(np.int64),
+            indices=history.indices.astype(np.int32),
+            data=history.data.astype(np.float32),
+            shape=np.array(history.shape, dtype=np.int64),
+        ),
+    }
+    if "customer_factors.npy" in bundle.files:
+        replaced["customer_factors.npy"] = _npy(bundle.array("customer_factors.npy")[keep])
+    return _bundle_rewrite(prefix, bundle, replaced, {"customers": len(kept)})
+
+
+def _bundle_rewrite(prefix: str, bundle: LoadedBundle, replaced: dict[str, bytes], scoring: dict[str, Any]) -> str:
+    """Write a new revision of a bundle — its files with ``replaced`` ones swapped in, the
+    manifest last, all read back and checked — and return its prefix. The original is left as
+    it was: serving switches when the version row points at the new prefix."""
+    target = bundle_revision_prefix(prefix)
+    storage = model_storage()
+    bundle_delete(target)  # what a crashed attempt left
+    manifest = json.loads(json.dumps(bundle.manifest))
+    for name, original in bundle.files.items():
+        data = replaced.get(name, original)
+        _save(storage, f"{target}/{name}", data)
+        manifest["files"][name] = {"sha256": _sha256(data), "bytes": len(data)}
+    manifest.setdefault("scoring", {}).update(scoring)
+    manifest["rewritten_at"] = timezone.now().isoformat()
+    _save(storage, f"{target}/{MANIFEST}", json.dumps(manifest, indent=2, sort_keys=True).encode())
+    problems = bundle_verify(target)
+    if problems:
+        bundle_delete(target)
+        raise BundleError("rewritten bundle did not verify: " + "; ".join(problems))
+    return target
 
 
 def _save(storage: Storage, name: str, data: bytes) -> None:

@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import logging
 
-import numpy as np
-import scipy.sparse as sp
 from django.db import transaction
 from django.utils import timezone
 
-from recommendations.models import ErasedCustomer, ModelVersion
-from recommendations.registry.bundles import (
-    MANIFEST,
-    BundleError,
-    bundle_delete,
-    bundle_load,
-    bundle_verify,
-    model_storage,
-)
+from catalog.online_features import features_forget_customer
+from recommendations.models import ErasedCustomer, ModelVersion, erasure_hash
+from recommendations.registry.bundles import BundleError, bundle_delete, bundle_drop_customers, bundle_verify
 from recommendations.registry.hooks import version_promoted_notify
 from recommendations.serving.config import serving_changed
 from tenants.current import tenant_current
@@ -112,61 +101,62 @@ def model_versions_retain(*, name: str = "default", keep: int) -> list[int]:
         purged.append(version.version)
     if purged:
         serving_changed(tenant_current().pk)  # an experiment may have pointed at a purged version
-    oldest = ModelVersion.objects.filter(artifacts_purged_at__isnull=True).order_by("finished_at").first()
-    if oldest is None or oldest.finished_at is None:
-        ErasedCustomer.objects.all().delete()
-    else:  # tombstones older than every stored model protect nothing any more
-        ErasedCustomer.objects.filter(erased_at__lt=oldest.finished_at).delete()
+    # A tombstone protects against models whose data was read before the erasure (a version is
+    # created before its training reads data): once every stored or running one is newer, and
+    # the clean-up is done (pending ones are still declined), it protects nothing any more.
+    oldest = (
+        ModelVersion.objects.filter(artifacts_purged_at__isnull=True)
+        .exclude(status=ModelVersion.Status.FAILED)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    cleaned = ErasedCustomer.objects.filter(cleaned_at__isnull=False)
+    if oldest is not None:
+        cleaned = cleaned.filter(erased_at__lt=oldest)
+    cleaned.delete()
     return purged
 
 
-def erasure_hash(external_id: str) -> str:
-    """How an erased customer is recorded (ErasedCustomer): a hash, never the id itself."""
-    return hashlib.sha256(external_id.encode()).hexdigest()
-
-
-def customer_erase_from_models(*, external_id: str) -> int:
-    """Remove an erased customer's row (id, history, factors) from every stored bundle; returns
-    how many bundles were rewritten. Serving ignores the customer meanwhile (ErasedCustomer)."""
-    ErasedCustomer.objects.update_or_create(customer_hash=erasure_hash(external_id), defaults={})
+def customer_erase_from_models(*, customer_hash: str) -> int:
+    """Remove an erased customer (by ``erasure_hash``) from every stored bundle; returns how
+    many bundles were rewritten. Then their Redis traces are deleted once more and the erasure
+    is marked clean: serving stops declining the id (a returning shopper starts afresh)."""
     rewritten = 0
-    for version in ModelVersion.objects.filter(artifacts_purged_at__isnull=True).exclude(artifact_path=""):
+    stored = ModelVersion.objects.filter(artifacts_purged_at__isnull=True).exclude(artifact_path="")
+    for version_id in stored.values_list("pk", flat=True):
         try:
-            if _bundle_drop_customer(version.artifact_path, external_id):
+            if model_version_drop_customers(version_id=version_id, hashes={customer_hash}):
                 rewritten += 1
-        except BundleError:
-            logger.warning("bundle of version %s is damaged; erasure skipped it", version.version)
+        except BundleError as exc:
+            # Damaged (never served) or still being written (the training drops erased
+            # customers itself once it has written it).
+            logger.warning("erasure skipped the bundle of version id %s: %s", version_id, exc)
+    tombstone = ErasedCustomer.objects.filter(customer_hash=customer_hash).first()
+    if tombstone is not None and tombstone.cleaned_at is None:
+        if tombstone.online_key:
+            # Also what a request racing the erasure may have cached since (raises without
+            # Redis: the task is retried, the tombstone stays pending).
+            features_forget_customer(tenant_current().pk, tombstone.online_key)
+        ErasedCustomer.objects.filter(pk=tombstone.pk, erased_at=tombstone.erased_at).update(cleaned_at=timezone.now())
+    if rewritten:
+        serving_changed(tenant_current().pk)  # every process loads the rewritten bundles
     return rewritten
 
 
-def _bundle_drop_customer(prefix: str, external_id: str) -> bool:
-    bundle = bundle_load(prefix)
-    customers = bundle.ids("customers.json")
-    if external_id not in customers:
-        return False
-    row = customers.index(external_id)
-    keep = np.array([index != row for index in range(len(customers))])
-    history = bundle.history()[keep]
-    replaced: dict[str, bytes] = {"customers.json": json.dumps(customers[:row] + customers[row + 1 :]).encode()}
-    buffer = io.BytesIO()
-    history = sp.csr_matrix(history)
-    np.savez(buffer, indptr=history.indptr.astype(np.int64), indices=history.indices.astype(np.int32),
-             data=history.data.astype(np.float32), shape=np.array(history.shape, dtype=np.int64))  # fmt: skip
-    replaced["history.npz"] = buffer.getvalue()
-    if "customer_factors.npy" in bundle.files:
-        factors = bundle.array("customer_factors.npy")[keep]
-        buffer = io.BytesIO()
-        np.save(buffer, factors, allow_pickle=False)
-        replaced["customer_factors.npy"] = buffer.getvalue()
-    storage = model_storage()
-    manifest = bundle.manifest
-    from django.core.files.base import ContentFile
-
-    for name, data in replaced.items():
-        storage.delete(f"{prefix}/{name}")
-        storage.save(f"{prefix}/{name}", ContentFile(data))
-        manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-    manifest.setdefault("scoring", {})["customers"] = len(customers) - 1
-    storage.delete(f"{prefix}/{MANIFEST}")
-    storage.save(f"{prefix}/{MANIFEST}", ContentFile(json.dumps(manifest, indent=2, sort_keys=True).encode()))
+def model_version_drop_customers(*, version_id: int, hashes: set[str]) -> bool:
+    """Rewrite a version's bundle without the customers whose ``erasure_hash`` is in ``hashes``
+    as a new revision, then point the version at it; False if the bundle holds none of them.
+    The version row is locked meanwhile (concurrent erasures take turns); the old revision's
+    files are deleted once the switch is committed."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().filter(pk=version_id).exclude(artifact_path="").first()
+        if version is None or version.artifacts_purged_at is not None:
+            return False
+        prefix = version.artifact_path
+        target = bundle_drop_customers(prefix, lambda customer: erasure_hash(customer) in hashes)
+        if target is None:
+            return False
+        ModelVersion.objects.filter(pk=version.pk).update(artifact_path=target)
+        transaction.on_commit(lambda: bundle_delete(prefix), robust=True)
     return True

@@ -15,24 +15,32 @@ import zlib
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 from django_tenants.utils import schema_context
-from kombu.exceptions import OperationalError as KombuOperationalError
 
 from catalog.event_settings import event_settings_for
 from catalog.selectors import events_at_least, events_estimated_count
 from recommendations import selectors
-from recommendations.models import ModelVersion, TrainingJob
-from recommendations.registry.bundles import BundleError, bundle_delete, bundle_prefix, bundle_write
+from recommendations.models import ErasedCustomer, ModelVersion, TrainingJob
+from recommendations.registry.bundles import (
+    BundleError,
+    bundle_delete,
+    bundle_prefix,
+    bundle_read_manifest,
+    bundle_write,
+)
 from recommendations.registry.gate import release_gate
-from recommendations.services.registry import model_version_promote, model_versions_retain
+from recommendations.services.registry import (
+    model_version_drop_customers,
+    model_version_promote,
+    model_versions_retain,
+)
 from recommendations.serving.config import serving_changed
 from recommendations.training.pipeline import InsufficientData, PipelineOptions, run
 from recommendations.training.settings import TrainingSettings, training_settings_for
-from shelfwise.celery import TRANSIENT_ERRORS
+from shelfwise.celery import BROKER_ERRORS, TRANSIENT_ERRORS
 from shelfwise.celery import app as celery_app
 from shelfwise.datastores.postgres import current_schema
 from shelfwise.observability.metrics import training_observed
@@ -58,15 +66,6 @@ class TrainingRefused(ValueError):
 
 class TrainingQueueUnavailable(Exception):
     """The broker could not take the training job (nothing was queued)."""
-
-
-# What sending a task raises when the broker (Redis) cannot be reached.
-BROKER_ERRORS: tuple[type[BaseException], ...] = (
-    KombuOperationalError,
-    redis.ConnectionError,
-    redis.TimeoutError,
-    OSError,
-)
 
 
 class TrainingQuotaExceeded(TrainingRefused):
@@ -250,6 +249,12 @@ def _execute(job_id: str) -> None:
                 meta={"tenant": tenant.slug, "model": version.name, "version": version.version},
             )
             result.timings["export"] = round(time.perf_counter() - started, 4)
+            # Customers erased while this training read and fitted their data leave the bundle
+            # before it can be served (the tombstones outlive every model read before them).
+            erased = set(ErasedCustomer.objects.values_list("customer_hash", flat=True))
+            if erased and model_version_drop_customers(version_id=version.pk, hashes=erased):
+                version.refresh_from_db(fields=["artifact_path"])
+                manifest = bundle_read_manifest(version.artifact_path)
     except InsufficientData as exc:
         _fail(job, version, str(exc))
         return

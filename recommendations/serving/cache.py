@@ -215,6 +215,11 @@ def single_flight(
     return value, True
 
 
+def release(key: str) -> None:
+    """Give up the single-flight lock a lookup claimed for ``key`` (nothing will be stored)."""
+    redis_call(lambda client: client.delete(f"{key}:lock"), default=None)
+
+
 def count_impression(*, tenant_id: int, field: str) -> None:
     """An impression of a list not served through the cache (popular, trending, session, similar)."""
     key = impressions_key(tenant_id, _day())

@@ -26,7 +26,7 @@ from cachetools import LRUCache, TLRUCache
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from recommendations.models import Experiment, ModelVersion, Scenario
+from recommendations.models import ErasedCustomer, Experiment, ModelVersion, Scenario, erasure_hash
 from shelfwise.datastores.redis_client import redis_call, tenant_key
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ DEFAULT_SOURCE: dict[str, Any] = {"kind": "active"}
 BUCKETS = 10_000
 NO_STAMP = "-"  # the stamp of a store whose serving never changed (or whose Redis key is gone)
 UNKNOWN_STAMP = "?"  # read while Redis was unavailable: never equal to a stored stamp
+MAX_ERASED_IN_CONFIG = 10_000
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,15 @@ class ServingConfig:
     scenarios: dict[str, dict[str, Any]]  # key -> default source
     experiments: dict[str, tuple[int, list[Variant]]]  # scenario key -> (experiment id, variants)
     stamp: str = UNKNOWN_STAMP  # the serving stamp in Redis when this was read (see the module)
+    # Erasure hashes of customers erased but not yet cleaned up (declined, even from the cache);
+    # None when there are more than MAX_ERASED_IN_CONFIG (then each request asks the database).
+    erased: frozenset[str] | None = frozenset()
+
+    def declines(self, customer_id: str) -> bool:
+        """Whether the customer was erased and must get only the non-personal answer."""
+        if self.erased is None:
+            return erasure_pending(customer_id)
+        return bool(self.erased) and erasure_hash(customer_id) in self.erased
 
     def resolve(self, source: dict[str, Any]) -> VersionRef | None:
         """The model version a variant's source points at (None: popularity / trending)."""
@@ -86,14 +96,12 @@ class ServingConfig:
             return max(candidates, key=lambda v: v.version) if candidates else None
         return None
 
-    def serving_version_ids(self) -> set[int]:
-        ids = {self.active.id} if self.active else set()
+    def serving_bundles(self) -> dict[int, str]:
+        """The bundle (artifact path) of each version served, by version id."""
+        refs: list[VersionRef | None] = [self.active]
         for _experiment, variants in self.experiments.values():
-            for variant in variants:
-                ref = self.resolve(variant.source)
-                if ref is not None:
-                    ids.add(ref.id)
-        return ids
+            refs += [self.resolve(variant.source) for variant in variants]
+        return {ref.id: ref.artifact_path for ref in refs if ref is not None}
 
     def route(self, scenario: str, customer_id: str | None) -> Route:
         experiment = self.experiments.get(scenario)
@@ -109,6 +117,11 @@ class ServingConfig:
             return Route(scenario, experiment_id, last.key, last.index, last.source)
         source = self.scenarios.get(scenario) or DEFAULT_SOURCE
         return Route(scenario, 0, "default", 0, source)
+
+
+def erasure_pending(customer_id: str) -> bool:
+    """Whether the customer was erased and the clean-up is not done (asks the database)."""
+    return ErasedCustomer.objects.filter(customer_hash=erasure_hash(customer_id), cleaned_at__isnull=True).exists()
 
 
 def assignment_bucket(experiment_id: int, customer_id: str) -> int:
@@ -157,7 +170,13 @@ def _read(tenant_id: int) -> ServingConfig:
         ]
         if variants:
             experiments[experiment.scenario.key] = (experiment.pk, variants)
-    return ServingConfig(tenant_id, active, versions, scenarios, experiments, stamp)
+    pending = list(
+        ErasedCustomer.objects.filter(cleaned_at__isnull=True).values_list("customer_hash", flat=True)[
+            : MAX_ERASED_IN_CONFIG + 1
+        ]
+    )
+    erased = frozenset(pending) if len(pending) <= MAX_ERASED_IN_CONFIG else None
+    return ServingConfig(tenant_id, active, versions, scenarios, experiments, stamp, erased)
 
 
 def _expires(_tenant_id: int, _config: ServingConfig, now: float) -> float:
@@ -193,7 +212,7 @@ def serving_config(tenant_id: int, *, stamp: str | None = None) -> ServingConfig
         _last_known[tenant_id] = config
     from recommendations.serving.loader import model_cache
 
-    model_cache().drop_tenant_versions(tenant_id, config.serving_version_ids())
+    model_cache().drop_tenant_versions(tenant_id, config.serving_bundles())
     return config
 
 

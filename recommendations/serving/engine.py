@@ -29,7 +29,14 @@ from catalog.event_settings import EventSettings
 from catalog.online_features import popular_items
 from recommendations.scoring.fold_in import als_fold_in
 from recommendations.serving import cache
-from recommendations.serving.config import Route, ServingConfig, VersionRef, serving_config, serving_config_forget
+from recommendations.serving.config import (
+    Route,
+    ServingConfig,
+    VersionRef,
+    erasure_pending,
+    serving_config,
+    serving_config_forget,
+)
 from recommendations.serving.filters import Filters
 from recommendations.serving.loader import LoadedModel, model_cache, version_problem_record
 from recommendations.serving.metrics import recommendation_served, scoring_observed
@@ -87,6 +94,7 @@ class CustomerPlan:
     route: Route
     version: VersionRef | None
     lookup: cache.LookupPlan
+    declined: bool = False  # an erased customer: the non-personal answer only, never cached
 
 
 def plan(request: CustomerRequest, *, warming: bool = False) -> CustomerPlan:
@@ -109,7 +117,7 @@ def plan(request: CustomerRequest, *, warming: bool = False) -> CustomerPlan:
         serving_stamp=config.stamp,
         count_stats=not warming,
     )
-    return CustomerPlan(config, route, version, lookup)
+    return CustomerPlan(config, route, version, lookup, config.declines(request.customer_id))
 
 
 def _replan(request: CustomerRequest, *, warming: bool) -> tuple[CustomerPlan, cache.Lookup]:
@@ -154,7 +162,11 @@ def recommend(
         served = served_from_cache(request, planned, found)
         if served is not None:
             return served
-    if found.value is not None:
+    if planned.declined:
+        if found.claimed and found.key is not None:
+            cache.release(found.key)
+        value, state = _compute_for_customer(config, route, version, request, weights, declined=True), "none"
+    elif found.value is not None:
         value, state = found.value, "hit"
     elif found.key is None:  # Redis unavailable: count the impression when it is back; compute
         value, state = _compute_for_customer(config, route, version, request, weights), "none"
@@ -171,8 +183,9 @@ def recommend(
         # The explicit exclusions ate into a full cached list: compute a longer one for this
         # request only (a short cached list means there is nothing more to recommend).
         value = _compute_for_customer(
-            config, route, version, request, weights, candidates=CANDIDATES + len(request.exclude)
-        )
+            config, route, version, request, weights, candidates=CANDIDATES + len(request.exclude),
+            declined=planned.declined,
+        )  # fmt: skip
         items = _first(value, request.count, request.exclude)
     served = Served(items, value["strategy"], route, value.get("version"), state)
     if not warming:
@@ -184,7 +197,7 @@ def served_from_cache(request: CustomerRequest, planned: CustomerPlan, found: ca
     """The answer to a request from its cached list alone, counted as a hit; None if the cache
     had none or the request's exclusions need a longer list (``recommend`` computes then)."""
     value = found.value
-    if value is None:
+    if value is None or planned.declined:
         return None
     items = _first(value, request.count, request.exclude)
     if len(items) < request.count and len(value["ids"]) >= CANDIDATES:
@@ -213,22 +226,24 @@ def _compute_for_customer(
     weights: Weights,
     *,
     candidates: int = CANDIDATES,
+    declined: bool = False,
 ) -> dict[str, Any]:
-    """The list for one customer (top ``candidates``), to cache."""
+    """The list for one customer (top ``candidates``), to cache; ``declined``: the erased
+    customer's non-personal list (nothing of theirs read)."""
     model = _load(config, version)
     items: list[tuple[str, float]] = []
     seen: set[str] = set()
     kind = route.source.get("kind")
     if kind == "trending":
         items = _trending(request.tenant_id, candidates, request.filters, set())
-    elif model is not None:
+    elif model is not None and not declined:
         vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, _weights_of(weights))
         if vector is not None or history is not None:
             items = _score(model, vector=vector, history=history, exclude=seen if request.exclude_seen else set(),
                            filters=request.filters, k=candidates)  # fmt: skip
     # A popularity or trending source is what the scenario or variant asks for: not a fallback.
     strategy = "popularity" if kind in {"popularity", "trending"} else "model" if items else "fallback"
-    if not request.exclude_seen:
+    if not request.exclude_seen or declined:
         seen = set()
     elif not seen:
         seen = _seen_without_model(request.tenant_id, request.customer_id)
@@ -259,10 +274,28 @@ def _load(config: ServingConfig, version: VersionRef | None) -> LoadedModel | No
     return None
 
 
+def _erased_since_routing(model: LoadedModel, customer_id: str) -> bool:
+    """A customer the model knows but who was erased after this process read its routing (a
+    request racing the erasure, or one without Redis) is told apart in PostgreSQL: nothing of
+    theirs is used, and this process's loaded copy forgets them."""
+    if customer_id in model.customer_index and erasure_pending(customer_id):
+        model.forget_customer(customer_id)
+        return True
+    return False
+
+
 def _customer_inputs(
     model: LoadedModel, tenant_id: int, customer_id: str, weights: EventSettings
 ) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None, set[str]]:
     """(vector for factor models, (indices, weights) history for item-based ones, seen items)."""
+    if _erased_since_routing(model, customer_id):
+        return None, None, set()
+    return _inputs(model, customer_id, weights)
+
+
+def _inputs(
+    model: LoadedModel, customer_id: str, weights: EventSettings
+) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None, set[str]]:
     history_index, history_weight = model.history_of(customer_id)
     seen = {model.item_ids[i] for i in history_index}
     known = customer_id in model.customer_index

@@ -44,6 +44,7 @@ class LoadedModel:
     version_id: int
     version: int
     algorithm: str
+    artifact_path: str  # the bundle revision loaded (an erasure writes a new one)
     kind: str  # factors | dense_history | neighbours
     scoring: ort.InferenceSession
     similar: ort.InferenceSession
@@ -75,6 +76,18 @@ class LoadedModel:
         start, end = self.history.indptr[row], self.history.indptr[row + 1]
         return self.history.indices[start:end].astype(np.int64), self.history.data[start:end]
 
+    def forget_customer(self, customer_id: str) -> None:
+        """Drop an erased customer from this loaded copy at once (the rewritten bundle, loaded
+        when this process next re-reads its routing, no longer holds them)."""
+        with self.lock:
+            row = self.customer_index.pop(customer_id, None)
+            if row is None:
+                return
+            start, end = self.history.indptr[row], self.history.indptr[row + 1]
+            self.history.data[start:end] = 0.0
+            if self.customer_factors is not None:
+                self.customer_factors[row] = 0.0
+
     def mask(self, key: str, compute: Any) -> np.ndarray | None:
         """The cached penalty for a filter (``compute()`` builds it); None for no filter."""
         if key == "all_unfiltered":
@@ -101,6 +114,7 @@ def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> 
         version_id=version_id,
         version=version,
         algorithm=str(manifest.get("algorithm", "")),
+        artifact_path=artifact_path,
         kind=str(scoring_info.get("kind", "factors")),
         scoring=onnx_session(files["scoring.onnx"]),
         similar=onnx_session(files["similar.onnx"]),
@@ -149,7 +163,7 @@ class ModelCache:
         )
         self._oversized: tuple[tuple[int, int], LoadedModel] | None = None
         # Versions whose bundle failed to load: not tried again for FAILED_LOAD_SECONDS.
-        self._failed: TTLCache[tuple[int, int], bool] = TTLCache(maxsize=10_000, ttl=FAILED_LOAD_SECONDS)
+        self._failed: TTLCache[tuple[int, int, str], bool] = TTLCache(maxsize=10_000, ttl=FAILED_LOAD_SECONDS)
         self._lock = threading.Lock()
         self._loading: dict[tuple[int, int], threading.Lock] = {}
 
@@ -172,15 +186,15 @@ class ModelCache:
         ``on_loaded`` hears of each load attempt: None when it loaded, else why not."""
         key = (tenant_id, version_id)
         with self._lock:
-            model = self._cached(key)
+            model = self._current(key, artifact_path)
             if model is not None:
                 return model
-            if key in self._failed:
+            if (tenant_id, version_id, artifact_path) in self._failed:
                 return None
             loading = self._loading.setdefault(key, threading.Lock())
         with loading:  # one thread loads, the others wait for it
             with self._lock:
-                model = self._cached(key)
+                model = self._current(key, artifact_path)
             if model is not None:
                 return model
             try:
@@ -191,7 +205,7 @@ class ModelCache:
                 if on_loaded is not None:
                     on_loaded(str(exc))
                 with self._lock:
-                    self._failed[key] = True
+                    self._failed[(tenant_id, version_id, artifact_path)] = True
                 return None
             if on_loaded is not None:
                 on_loaded(None)
@@ -204,13 +218,30 @@ class ModelCache:
                     self._models[key] = model  # evicts the least recently used beyond the budget
             return model
 
-    def drop_tenant_versions(self, tenant_id: int, keep: set[int]) -> None:
-        """Forget a tenant's versions that are no longer served (``keep``: version ids)."""
+    def _current(self, key: tuple[int, int], artifact_path: str) -> LoadedModel | None:
+        """The loaded version if it is the bundle revision asked for; an older revision (an
+        erasure rewrote the bundle) is dropped, under the lock."""
+        model = self._cached(key)
+        if model is None or model.artifact_path == artifact_path:
+            return model
+        self._drop(key)
+        return None
+
+    def _drop(self, key: tuple[int, int]) -> None:
+        self._models.pop(key, None)
+        if self._oversized is not None and self._oversized[0] == key:
+            self._oversized = None
+
+    def drop_tenant_versions(self, tenant_id: int, keep: dict[int, str]) -> None:
+        """Forget a tenant's versions that are no longer served, or no longer from the bundle
+        revision loaded (``keep``: the artifact path of each served version, by id)."""
         with self._lock:
-            for key in [key for key in self._models if key[0] == tenant_id and key[1] not in keep]:
-                del self._models[key]
-            if self._oversized is not None and self._oversized[0][0] == tenant_id and self._oversized[0][1] not in keep:
-                self._oversized = None
+            loaded = [(key, self._models[key]) for key in list(self._models)]
+            if self._oversized is not None:
+                loaded.append(self._oversized)
+            for key, model in loaded:
+                if key[0] == tenant_id and keep.get(key[1]) != model.artifact_path:
+                    self._drop(key)
 
     def clear(self) -> None:
         with self._lock:

@@ -353,7 +353,7 @@ def redis_start(state_dir: Path, previous: dict[str, object] | None, *, durable:
     if result.returncode != 0:
         raise DevServerError(f"redis-server failed: {result.stdout}{result.stderr}")
     deadline = time.monotonic() + 10
-    while not (pidfile.exists() and port_open(port)):
+    while not (pidfile.exists() and pidfile.read_text().strip() and port_open(port)):  # (written in two steps)
         if time.monotonic() > deadline:
             log = (redis_dir / "redis.log").read_text(errors="replace")[-2000:]
             raise DevServerError(f"redis-server did not come up on port {port}:\n{log}")

@@ -7,12 +7,10 @@ times at once in test_ingestion_live, a damaged bundle refused at promotion in t
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,7 +28,19 @@ from shelfwise.dev import servers as devservers
 from tenants.models import ApiKey
 from tenants.services import apikey_create, apikey_revoke
 from tests.factories import load_taste_store, make_tenant, member
-from tests.fixtures.processes import AppServer, call, process_total, scrape, start_app_server, stop_process, total
+from tests.fixtures.processes import (
+    AppServer,
+    call,
+    eventually,
+    process_total,
+    recommend,
+    reset_this_process_pools,
+    scrape,
+    start_app_server,
+    state_dir,
+    stop_process,
+    total,
+)
 from tests.helpers import TenantHandle, host, train_now
 
 pytestmark = pytest.mark.slow
@@ -53,47 +63,6 @@ def server(live_db: None) -> Iterator[AppServer]:
     started = start_app_server("faults", workers=1)
     yield started
     stop_process(started.process)
-
-
-def state_dir() -> Path:
-    return Path(os.environ["SHELFWISE_DEV_STATE"]).parent
-
-
-def recommend(server: AppServer, store: TenantHandle, customer: str = "c40", query: str = "") -> tuple[int, dict, str]:
-    import http.client
-
-    connection_ = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
-    connection_.request(
-        "GET",
-        f"/api/v1/customers/{customer}/recommendations?count=5{query}",
-        headers={"Authorization": f"Bearer {store.key}"},
-    )
-    response = connection_.getresponse()
-    body = response.read()
-    connection_.close()
-    return response.status, json.loads(body), response.getheader("X-Shelfwise-Cache") or ""
-
-
-def eventually(check: Callable[[], bool], seconds: float) -> float:
-    """Seconds until ``check()`` held; fails after ``seconds``."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > seconds:
-            pytest.fail(f"not recovered within {seconds}s")
-        time.sleep(0.2)
-    return time.monotonic() - started
-
-
-def reset_this_process_pools() -> None:
-    """This test process's own pooled Redis and broker connections died with the server."""
-    from kombu import pools
-
-    from shelfwise.celery import app
-
-    redis_client.reset_circuit()
-    pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
 
 
 def test_a_damaged_active_bundle_is_not_served_the_previous_version_is(store: TenantHandle, live_db: None) -> None:

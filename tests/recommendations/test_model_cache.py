@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from recommendations.registry.bundles import bundle_delete, bundle_write
+from recommendations.registry.bundles import bundle_delete, bundle_drop_customers, bundle_write
 from recommendations.serving.loader import ModelCache
 from recommendations.training.pipeline import PipelineOptions, run
 from shelfwise.observability.metrics import MODEL_LOAD_FAILURES, tenant_label
@@ -86,9 +86,49 @@ def test_versions_no_longer_served_are_dropped(bundles: dict[int, tuple[str, int
     _get(cache, bundles, 1)
     _get(cache, bundles, 2)
 
-    cache.drop_tenant_versions(TENANT, keep={2})
+    cache.drop_tenant_versions(TENANT, keep={2: bundles[2][0]})
 
     assert cache.loaded() == [(TENANT, 2)]
+
+
+def test_a_rewritten_bundle_replaces_the_loaded_revision(bundles: dict[int, tuple[str, int]]) -> None:
+    """An erasure rewrites a bundle as a new revision: the copy loaded from the old one is
+    dropped when the routing names the new one, and the new one is loaded instead."""
+    cache = ModelCache(10**12)
+    old = _get(cache, bundles, 2)
+    assert old is not None
+    customers = list(old.customer_index)
+    new_prefix = bundle_drop_customers(bundles[2][0], lambda customer: customer == customers[0])
+    assert new_prefix is not None
+    assert new_prefix != bundles[2][0]
+    try:
+        cache.drop_tenant_versions(TENANT, keep={2: new_prefix})
+        assert cache.loaded() == []
+        new = cache.get(tenant_id=TENANT, version_id=2, version=2, artifact_path=new_prefix)
+        assert new is not None
+        assert new is not old
+        assert customers[0] not in new.customer_index
+        assert len(new.customer_index) == len(customers) - 1
+        # Asked for by the new path directly (no routing re-read in between): the same.
+        assert cache.get(tenant_id=TENANT, version_id=2, version=2, artifact_path=new_prefix) is new
+    finally:
+        bundle_delete(new_prefix)
+
+
+def test_a_loaded_copy_forgets_an_erased_customer_at_once(bundles: dict[int, tuple[str, int]]) -> None:
+    model = ModelCache(10**12).get(tenant_id=TENANT, version_id=22, version=2, artifact_path=bundles[2][0])
+    assert model is not None
+    assert model.customer_factors is not None
+    customer = next(iter(model.customer_index))
+    row = model.customer_index[customer]
+    assert model.history_of(customer)[0].size > 0
+
+    model.forget_customer(customer)
+
+    assert customer not in model.customer_index
+    assert model.history_of(customer)[0].size == 0
+    assert not model.customer_factors[row].any()
+    assert not model.history[row].data.any()
 
 
 def test_a_damaged_bundle_costs_one_attempt_per_minute() -> None:

@@ -8,9 +8,9 @@ import pytest
 from django.core.management import call_command
 from django_tenants.utils import tenant_context
 
-from recommendations.models import ErasedCustomer, ModelVersion
+from recommendations.models import ErasedCustomer, ModelVersion, erasure_hash
 from recommendations.registry.bundles import bundle_load, bundle_verify, model_storage
-from recommendations.services.registry import PromotionRefused, erasure_hash, model_version_promote
+from recommendations.services.registry import PromotionRefused, model_version_promote
 from recommendations.services.training import training_due
 from recommendations.training.settings import TrainingSettings
 from tests.factories import ModelVersionFactory, load_taste_store, make_tenant
@@ -67,16 +67,59 @@ def test_erased_customer_leaves_every_stored_model(trained_store: TenantHandle, 
 
     import time
 
+    def tombstone() -> ErasedCustomer:
+        with tenant_context(trained_store.tenant):
+            return ErasedCustomer.objects.get(customer_hash=erasure_hash("c7"))
+
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and "c7" in bundle_load(version.artifact_path).ids("customers.json"):
+    while time.monotonic() < deadline and tombstone().cleaned_at is None:
         time.sleep(0.2)
-    bundle = bundle_load(version.artifact_path)  # checksums verified on load
+    assert tombstone().cleaned_at is not None  # every bundle rewritten, the Redis traces gone
+    with tenant_context(trained_store.tenant):
+        rewritten = ModelVersion.objects.get(pk=version.pk)
+    # A new revision of the bundle (serving switches to it), the old one's files deleted.
+    assert rewritten.artifact_path == f"{version.artifact_path}/r2"
+    assert not model_storage().exists(f"{version.artifact_path}/customers.json")
+    bundle = bundle_load(rewritten.artifact_path)  # checksums verified on load
     assert "c7" not in bundle.ids("customers.json")
     assert len(bundle.ids("customers.json")) == len(customers_before) - 1
     assert bundle.array("customer_factors.npy").shape[0] == len(customers_before) - 1
     assert bundle.history().shape[0] == len(customers_before) - 1
+    assert bundle.manifest["scoring"]["customers"] == len(customers_before) - 1
+
+
+def test_a_customer_erased_while_a_model_trained_is_not_in_its_bundle(trained_store: TenantHandle) -> None:
+    """A training reads the events, then fits for a while: a customer erased meanwhile is in
+    what it read. The tombstone (written here as the erasure would, the events left as the
+    training saw them) makes the training drop them before the version can be served."""
     with tenant_context(trained_store.tenant):
-        assert ErasedCustomer.objects.filter(customer_hash=erasure_hash("c7")).exists()
+        ErasedCustomer.objects.create(customer_hash=erasure_hash("c9"))
+
+    version = train_now(trained_store)
+
+    assert version.artifact_path.endswith("/r2")  # rewritten before it was ready
+    bundle = bundle_load(version.artifact_path)
+    assert "c9" not in bundle.ids("customers.json")
+    assert "c8" in bundle.ids("customers.json")
+    assert version.manifest["scoring"]["customers"] == len(bundle.ids("customers.json"))
+
+
+def test_tombstones_stay_while_a_model_read_before_them_or_their_clean_up_is_pending(
+    trained_store: TenantHandle,
+) -> None:
+    old = train_now(trained_store, algorithm="popularity")
+    with tenant_context(trained_store.tenant):
+        pending = ErasedCustomer.objects.create(customer_hash="a" * 64)
+        ErasedCustomer.objects.create(customer_hash="b" * 64, cleaned_at=pending.erased_at)
+        ErasedCustomer.objects.create(customer_hash="c" * 64, erased_at=old.created_at, cleaned_at=old.created_at)
+    train_now(trained_store)  # retention runs after it: the popularity version is still stored
+    with tenant_context(trained_store.tenant):
+        assert set(ErasedCustomer.objects.values_list("customer_hash", flat=True)) == {"a" * 64, "b" * 64, "c" * 64}
+        ModelVersion.objects.filter(pk=old.pk).update(artifacts_purged_at=old.created_at)
+    train_now(trained_store)
+    with tenant_context(trained_store.tenant):
+        # Every stored model was created after them: the cleaned ones go, the pending one stays.
+        assert set(ErasedCustomer.objects.values_list("customer_hash", flat=True)) == {"a" * 64}
 
 
 def test_cli_trains_lists_promotes_and_rolls_back(trained_store: TenantHandle, capsys) -> None:
