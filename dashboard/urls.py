@@ -45,6 +45,7 @@ urlpatterns = [
     path("jobs/<str:job_id>/progress/", views.job_progress, name="job-progress"),
     path("keys/", views.api_keys, name="keys"),
     path("keys/<str:key_id>/revoke/", views.api_key_revoke, name="key-revoke"),
+    path("keys/<str:key_id>/signing-secret/", views.api_key_signing_secret, name="key-signing-secret"),
     path("experiments/", experiment_views.experiments, name="experiments"),
     path("experiments/new/", experiment_views.experiment_new, name="experiment-new"),
     path("experiments/<int:experiment_id>/", experiment_views.experiment, name="experiment"),

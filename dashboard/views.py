@@ -34,7 +34,7 @@ from recommendations.serving import engine
 from recommendations.serving.filters import Filters
 from shelfwise.http.login_throttle import password_reset_mail_allowed
 from tenants.models import ApiKey
-from tenants.services import TenantError, apikey_create, apikey_revoke
+from tenants.services import TenantError, apikey_create, apikey_revoke, apikey_signing_secret
 
 PAGE_SIZE = 25
 
@@ -322,16 +322,40 @@ def api_keys(request: HttpRequest) -> HttpResponse:
                     created_by=request.user if request.user.is_authenticated else None,
                 )
                 created = {"key": raw, "row": row}
+                if row.kind == ApiKey.Kind.PUBLIC:
+                    created["signing_secret"] = apikey_signing_secret(api_key=row, actor=actor_of(request))
                 form = ApiKeyForm()
             except TenantError as exc:
                 form.add_error(None, str(exc))
-    rows = ApiKey.objects.filter(tenant=store).order_by("revoked_at", "-created_at")
-    response = render(
-        request, "dashboard/keys.html", context_for(request, "keys", keys=rows, form=form, created=created)
-    )
-    if created:
-        response["Cache-Control"] = "no-store"  # the secret is on this page, once
-    return response
+    return _keys_page(request, form=form, created=created)
+
+
+def _keys_page(
+    request: HttpRequest,
+    *,
+    form: ApiKeyForm | None = None,
+    created: dict[str, Any] | None = None,
+    signing: dict[str, Any] | None = None,
+) -> HttpResponse:
+    rows = ApiKey.objects.filter(tenant=store_of(request)).order_by("revoked_at", "-created_at")
+    context = context_for(request, "keys", keys=rows, form=form or ApiKeyForm(), created=created, signing=signing)
+    # Secrets may be on it: like every signed-in page, never cached (shelfwise.http.middleware).
+    return render(request, "dashboard/keys.html", context)
+
+
+@member_required()
+@require_http_methods(["POST"])
+def api_key_signing_secret(request: HttpRequest, key_id: str) -> HttpResponse:
+    """Show a public key's signing secret (for customer tokens), to an admin; audited."""
+    row = ApiKey.objects.filter(tenant=store_of(request), pk=key_id).first()
+    if row is None:
+        raise Http404
+    try:
+        secret = apikey_signing_secret(api_key=row, actor=actor_of(request))
+    except TenantError as exc:
+        messages.error(request, str(exc))
+        return redirect("dashboard:keys")
+    return _keys_page(request, signing={"row": row, "secret": secret})
 
 
 @member_required()

@@ -239,7 +239,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.SHELFWISE_MAX_BODY_BYTES
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_CREDENTIALS = False
-CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id"]
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "idempotency-key", "x-request-id", "shelfwise-customer-token"]
 CORS_EXPOSE_HEADERS = [
     "x-request-id",
     "ratelimit-limit",
@@ -249,6 +249,7 @@ CORS_EXPOSE_HEADERS = [
     "retry-after",
     "idempotent-replayed",
     "x-shelfwise-cache",
+    "x-shelfwise-customer-token",
 ]
 CORS_PREFLIGHT_MAX_AGE = 3600
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from shelfwise.datastores.postgres import db
 from shelfwise.datastores.redis_client import redis_call, redis_client, tenant_key_pattern
 from shelfwise.observability.context import current_request_id
-from tenants import keys
+from tenants import customer_tokens, keys
 from tenants.models import ApiKey, AuditLogEntry, Domain, Membership, Plan, Tenant, slug_validator
 
 logger = logging.getLogger(__name__)
@@ -313,6 +313,17 @@ def apikey_revoke(*, api_key: ApiKey, actor: str) -> ApiKey:
     apikey_cache_forget([locked.pk])
     transaction.on_commit(lambda: apikey_cache_forget([locked.pk]))
     return locked
+
+
+def apikey_signing_secret(*, api_key: ApiKey, actor: str) -> str:
+    """A public key's signing secret for customer tokens (``tenants.customer_tokens``), shown to
+    an admin of the store; every showing is in the audit log."""
+    if api_key.kind != ApiKey.Kind.PUBLIC or api_key.revoked_at is not None:
+        raise TenantError("only an active public key has a signing secret")
+    audit_record(
+        action="apikey.signing_secret_shown", actor=actor, tenant=api_key.tenant, target=api_key.prefix, metadata={}
+    )
+    return customer_tokens.signing_secret(key_id=api_key.pk, secret_hash=api_key.secret_hash)
 
 
 def apikey_cache_forget(key_ids: Iterable[str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -97,11 +98,28 @@ def host(tenant: Tenant) -> str:
 # --------------------------------------------------------------------------- models
 
 
+# A customer token every implementation must reproduce (tenants.customer_tokens and the Python
+# SDK's customer_token).
+CUSTOMER_TOKEN_VECTOR: dict[str, Any] = {
+    "secret": "cts_example-signing-secret",
+    "key_id": "abcdefghijkl",
+    "customer_id": "shopper@example.com",
+    "expiry": 2_000_000_000,
+    "token": "ct1.2000000000.MHbFfGsYzfuXuk_MZEiHscGKHL4VHAlGz5Le2_lMma0",
+}
+
+
 def train_now(store: TenantHandle, **options: object) -> ModelVersion:
+    """Train in this process — or, when a Celery worker of the session took the queued job
+    first (it is sent to the broker too), wait for that worker to finish it."""
     with tenant_context(store.tenant):
         job = training_job_request(trigger="cli", requested_by="test", **options)  # type: ignore[arg-type]
         training_job_execute(str(job.id))
         job.refresh_from_db()
+        deadline = time.monotonic() + 300
+        while not job.is_finished and time.monotonic() < deadline:
+            time.sleep(0.2)
+            job.refresh_from_db()
         assert job.status == "succeeded", job.error
         return ModelVersion.objects.get(pk=job.version_id)
 

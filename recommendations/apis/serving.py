@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -27,8 +28,9 @@ from shelfwise.http.input import QueryModel, parse_body, parse_query
 from shelfwise.http.openapi import query_parameters
 from shelfwise.http.ratelimit import RedisPrelude, accepts_plain_json, precharge
 from shelfwise.http.views import ApiView
-from tenants import keys
-from tenants.authentication import principal_activate, principal_of, remembered_principal
+from tenants import customer_tokens, keys
+from tenants.authentication import ApiKeyPrincipal, principal_activate, principal_of, remembered_principal
+from tenants.customer_tokens import TokenCheck, token_check
 
 SCENARIO_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 MAX_EXCLUDE = 100
@@ -147,6 +149,16 @@ _PROPERTY_PARAMETER = OpenApiParameter(
 )
 
 
+CUSTOMER_TOKEN_PARAMETER = OpenApiParameter(
+    customer_tokens.HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="public keys: `ct1.<expiry>.<signature>`, minted by the store's server for this customer "
+    "with the key's signing secret (see the README, API keys); secret keys need none",
+)
+
+
 def _parameters(model: type[ListQuery]) -> list[OpenApiParameter]:
     return [*query_parameters(model), _PROPERTY_PARAMETER]
 
@@ -196,23 +208,54 @@ def _path_id(value: str) -> str:
 # --------------------------------------------------------------------------- views
 
 
-def _customer_plan(
-    request: Request | HttpRequest, customer_id: str, tenant_id: int
-) -> tuple[engine.CustomerRequest, tuple[str, ...], engine.CustomerPlan]:
+def _token_check(request: Request | HttpRequest, principal: ApiKeyPrincipal, customer_id: str) -> TokenCheck | None:
+    """For a public key, whether the request holds a valid customer token for ``customer_id``
+    (None for a secret key: it may read any customer's lists)."""
+    if not principal.is_public_key:
+        return None
+    return token_check(
+        request.META.get(customer_tokens.META_KEY),
+        key_id=principal.record.key_id,
+        secret_hash=principal.record.secret_hash,
+        customer_id=customer_id,
+    )
+
+
+def _token_headers(check: TokenCheck | None) -> dict[str, str]:
+    return {} if check is None else {TOKEN_STATUS_HEADER: check.value}
+
+
+# Says, to a public key's caller, whether its customer token was used (valid) or why not:
+# missing | invalid | expired — never anything about the shopper.
+TOKEN_STATUS_HEADER = "X-Shelfwise-Customer-Token"  # noqa: S105 - a header name
+
+
+@dataclass(frozen=True)
+class _Planned:
+    request: engine.CustomerRequest
+    fields: tuple[str, ...]
+    plan: engine.CustomerPlan
+    token: TokenCheck | None
+
+
+def _customer_plan(request: Request | HttpRequest, customer_id: str, principal: ApiKeyPrincipal) -> _Planned:
     """Parse and route a customer request (no I/O beyond the routing table): what to serve,
-    which fields to add, and the cache entry to look up."""
+    which fields to add, the cache entry to look up, and (for a public key) whether its customer
+    token allows the personal list."""
     query, filters = _parse(request, CustomerQuery)
+    customer_id = _path_id(customer_id)
+    check = _token_check(request, principal, customer_id)
     customer_request = engine.CustomerRequest(
-        tenant_id=tenant_id,
-        customer_id=_path_id(customer_id),
+        tenant_id=principal.tenant_id,
+        customer_id=customer_id,
         scenario=query.scenario,
         count=query.count,
         filters=filters,
         exclude=_ids(query.exclude, "exclude"),
         exclude_seen=query.exclude_seen,
+        personal=check in {None, TokenCheck.VALID},
     )
-    fields = _fields(query.fields)
-    return customer_request, fields, engine.plan(customer_request)
+    return _Planned(customer_request, _fields(query.fields), engine.plan(customer_request), check)
 
 
 def _lookup_prelude(planned: engine.CustomerPlan) -> RedisPrelude:
@@ -239,42 +282,46 @@ class CustomerRecommendationsApi(ApiView):
             return None
         principal_activate(request, principal)
         try:
-            customer_request, fields, planned = _customer_plan(request, customer_id, principal.tenant_id)
+            planned = _customer_plan(request, customer_id, principal)
         except Problem:
             return None  # DRF answers with the same problem
-        result = precharge(request, principal, _lookup_prelude(planned))
+        result = precharge(request, principal, _lookup_prelude(planned.plan))
         if result is None or result.reconfirmed or not result.prelude_ran:
             return None
-        served = engine.served_from_cache(customer_request, planned, planned.lookup.result(result.prelude))
+        served = engine.served_from_cache(planned.request, planned.plan, planned.plan.lookup.result(result.prelude))
         if served is None:
             return None
-        return cls.fast_response(_respond([served], fields)[0], result.state, {"X-Shelfwise-Cache": "hit"})
+        headers = {"X-Shelfwise-Cache": "hit", **_token_headers(planned.token)}
+        return cls.fast_response(_respond([served], planned.fields)[0], result.state, headers)
 
     def redis_prelude(self, request: Request) -> RedisPrelude:
         # Parsed and routed before the rate limit, so that its Redis call also reads the cache.
-        planned_request = _customer_plan(request, self.kwargs["customer_id"], principal_of(request).tenant_id)
-        self._planned = planned_request
-        return _lookup_prelude(planned_request[2])
+        self._planned = _customer_plan(request, self.kwargs["customer_id"], principal_of(request))
+        return _lookup_prelude(self._planned.plan)
 
     @extend_schema(
         operation_id="customer_recommendations",
-        parameters=_parameters(CustomerQuery),
         responses=RecommendationsOut,
         tags=["recommendations"],
         description="Personalised recommendations. Unknown customers (and stores without a model) get "
         "popular items, with `strategy: fallback`. `exclude_seen` (default true) leaves out what the "
-        "customer already interacted with.",
+        "customer already interacted with. A public key gets the personal list only with a valid "
+        "`Shelfwise-Customer-Token` for the customer (minted by the store's server); without one, "
+        "the non-personal answer, the same whether or not the customer exists.",
+        parameters=[*_parameters(CustomerQuery), CUSTOMER_TOKEN_PARAMETER],
     )
     def get(self, request: Request, customer_id: str) -> Response:
-        customer_request, fields, planned = self._planned
+        planned = self._planned
         found = None
         if self.prelude is not None and self.prelude.prelude_ran:
-            found = planned.lookup.result(self.prelude.prelude)
+            found = planned.plan.lookup.result(self.prelude.prelude)
         served = engine.recommend(
-            customer_request, weights=lambda: _event_weights(principal_of(request)), planned=planned, found=found
+            planned.request, weights=lambda: _event_weights(principal_of(request)), planned=planned.plan, found=found
         )
-        response = Response(_respond([served], fields)[0])
-        response["X-Shelfwise-Cache"] = served.cache  # hit | miss | none (Redis unavailable)
+        response = Response(_respond([served], planned.fields)[0])
+        response["X-Shelfwise-Cache"] = served.cache  # hit | miss | none (not cached, or Redis unavailable)
+        for name, value in _token_headers(planned.token).items():
+            response[name] = value
         return response
 
 
@@ -299,15 +346,17 @@ class SimilarItemsApi(_StampedApi):
 
     @extend_schema(
         operation_id="similar_items",
-        parameters=_parameters(SimilarQuery),
+        parameters=[*_parameters(SimilarQuery), CUSTOMER_TOKEN_PARAMETER],
         responses=RecommendationsOut,
         tags=["recommendations"],
         description="Items similar to this one; with `customer`, re-ranked for that customer and without "
-        "what they already interacted with.",
+        "what they already interacted with (for a public key, only with the customer's "
+        "`Shelfwise-Customer-Token`; without it `customer` is ignored).",
     )
     def get(self, request: Request, item_id: str) -> Response:
         query, filters = _parse(request, SimilarQuery)
         principal = principal_of(request)
+        check = _token_check(request, principal, query.customer) if query.customer else None
         try:
             served = engine.similar(
                 principal.tenant_id,
@@ -315,13 +364,17 @@ class SimilarItemsApi(_StampedApi):
                 count=query.count,
                 filters=filters,
                 exclude=_ids(query.exclude, "exclude"),
-                customer_id=query.customer,
+                # A public key re-ranks for a customer only with their token (else: ignored).
+                customer_id=query.customer if check in {None, TokenCheck.VALID} else None,
                 weights=_event_weights(principal),
                 stamp=self.serving_stamp(),
             )
         except LookupError:
             raise Problem(NOT_FOUND) from None
-        return Response(_respond([served], _fields(query.fields))[0])
+        response = Response(_respond([served], _fields(query.fields))[0])
+        for name, value in _token_headers(check).items():
+            response[name] = value
+        return response
 
 
 class _PopularBase(_StampedApi):
@@ -402,11 +455,30 @@ class BatchRequest(_Strict):
     exclude: Annotated[list[ExternalId], Field(max_length=MAX_EXCLUDE)] = Field(default_factory=list)
     exclude_seen: StrictBool = True
     filters: FilterBody | None = None
+    customer_token: Annotated[
+        str | None,
+        Field(
+            max_length=customer_tokens.MAX_TOKEN_LENGTH,
+            description="public keys: the customer's token (else this row gets the non-personal answer)",
+        ),
+    ] = None
 
 
 class BatchIn(_Strict):
     requests: Annotated[list[BatchRequest], Field(min_length=1, max_length=BATCH_MAX)]
     fields: Annotated[list[str], Field(max_length=len(ITEM_FIELDS))] = Field(default_factory=list)
+
+
+def _batch_row_personal(principal: ApiKeyPrincipal, entry: BatchRequest) -> bool:
+    if not principal.is_public_key:
+        return True
+    check = token_check(
+        entry.customer_token,
+        key_id=principal.record.key_id,
+        secret_hash=principal.record.secret_hash,
+        customer_id=entry.customer_id,
+    )
+    return check == TokenCheck.VALID
 
 
 def _body_filters(body: FilterBody | None, prefix: str) -> Filters:
@@ -463,6 +535,7 @@ class BatchRecommendationsApi(ApiView):
                     filters=_body_filters(entry.filters, f"requests.{index}.filters."),
                     exclude=frozenset(entry.exclude),
                     exclude_seen=entry.exclude_seen,
+                    personal=_batch_row_personal(principal, entry),
                 ),
                 weights=weights,
             )

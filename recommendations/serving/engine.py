@@ -81,6 +81,8 @@ class CustomerRequest:
     filters: Filters = field(default_factory=Filters)
     exclude: frozenset[str] = frozenset()
     exclude_seen: bool = True
+    # False: only the non-personal answer (a public key without the customer's token).
+    personal: bool = True
 
 
 # --------------------------------------------------------------------------- customers
@@ -94,7 +96,9 @@ class CustomerPlan:
     route: Route
     version: VersionRef | None
     lookup: cache.LookupPlan
-    declined: bool = False  # an erased customer: the non-personal answer only, never cached
+    # The non-personal answer only, never cached: an erased customer, or a public key without
+    # the customer's token.
+    declined: bool = False
 
 
 def plan(request: CustomerRequest, *, warming: bool = False) -> CustomerPlan:
@@ -117,7 +121,8 @@ def plan(request: CustomerRequest, *, warming: bool = False) -> CustomerPlan:
         serving_stamp=config.stamp,
         count_stats=not warming,
     )
-    return CustomerPlan(config, route, version, lookup, config.declines(request.customer_id))
+    declined = not request.personal or config.declines(request.customer_id)
+    return CustomerPlan(config, route, version, lookup, declined)
 
 
 def _replan(request: CustomerRequest, *, warming: bool) -> tuple[CustomerPlan, cache.Lookup]:

@@ -126,11 +126,39 @@ def test_an_admin_creates_a_key_shown_once_and_revokes_it(tenant_a: TenantHandle
     assert AuditLogEntry.objects.filter(action="apikey.revoke", target=row.prefix, actor__startswith="user:").exists()
 
 
+def test_an_admin_sees_a_public_keys_signing_secret_and_it_is_audited(tenant_a: TenantHandle) -> None:
+    admin = logged_in(tenant_a, Membership.Role.ADMIN)
+    created = admin.post("/dashboard/keys/", {"name": "web shop", "kind": "public"})
+    row = ApiKey.objects.get(tenant=tenant_a.tenant, name="web shop")
+    secret = created.context["created"]["signing_secret"]
+    assert secret.startswith("cts_")
+    assert secret.encode() in created.content
+    assert secret.encode() not in admin.get("/dashboard/keys/").content  # only when asked for
+
+    shown = admin.post(f"/dashboard/keys/{row.pk}/signing-secret/")
+    assert shown.status_code == 200
+    assert secret.encode() in shown.content
+    assert "no-store" in shown["Cache-Control"]
+    assert (
+        AuditLogEntry.objects.filter(
+            action="apikey.signing_secret_shown", target=row.prefix, actor__startswith="user:"
+        ).count()
+        == 2
+    )  # at creation, and now
+    viewer = logged_in(tenant_a, Membership.Role.VIEWER)
+    assert viewer.post(f"/dashboard/keys/{row.pk}/signing-secret/").status_code == 403
+    secret_key = ApiKey.objects.filter(tenant=tenant_a.tenant, kind="secret", revoked_at__isnull=True).first()
+    assert secret_key is not None
+    refused = admin.post(f"/dashboard/keys/{secret_key.pk}/signing-secret/", follow=True)
+    assert b"only an active public key has a signing secret" in refused.content
+
+
 def test_a_key_of_another_store_cannot_be_revoked_from_here(tenant_a: TenantHandle, tenant_b: TenantHandle) -> None:
     admin = logged_in(tenant_a, Membership.Role.ADMIN)
     foreign = ApiKey.objects.filter(tenant=tenant_b.tenant, revoked_at__isnull=True).first()
     assert foreign is not None
     assert admin.post(f"/dashboard/keys/{foreign.pk}/revoke/").status_code == 404
+    assert admin.post(f"/dashboard/keys/{foreign.pk}/signing-secret/").status_code == 404
     assert ApiKey.objects.get(pk=foreign.pk).revoked_at is None
 
 

@@ -96,12 +96,13 @@ def test_an_erased_shopper_gets_no_personal_list_from_any_process_from_the_next_
     assert recommend(server, store, "c41")[2] == "hit"
 
     assert call(server, "DELETE", "/api/v1/customers/c41", key=store.key)[0] == 204
+    assert traces(store, "c41") == []  # no cached list, no recent items left in Redis
 
     answers = [recommend(server, store, "c41", query) for query in ("", "", *MISSES, "", *MISSES, "")]
-    assert [(status, body["strategy"], cache) for status, body, cache in answers] == [(200, "fallback", "none")] * len(
-        answers
-    )
-    assert traces(store, "c41") == []  # no cached list, no recent items left in Redis
+    # Declined (never from the cache) until the clean-up is done; then an unknown shopper, whose
+    # list is the non-personal one, cached like anybody's (a session worker may run it at once).
+    assert [(status, body["strategy"]) for status, body, _cache in answers] == [(200, "fallback")] * len(answers)
+    assert answers[0][2] in {"none", "miss"}
     assert recommend(server, store, "c40")[1]["strategy"] == "model"  # nobody else is affected
 
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from http.client import HTTPConnection
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
@@ -38,15 +39,17 @@ from shelfwise_client import (
     RequestTimeoutError,
     Shelfwise,
     ValidationError,
+    customer_token,
 )
 from shelfwise_client import _core as core
 from shelfwise_client.types import EventIn
 
+from tenants.customer_tokens import TokenCheck, token_check
 from tenants.models import Tenant
-from tenants.services import tenant_delete
+from tenants.services import apikey_create, apikey_signing_secret, tenant_delete
 from tests.factories import make_tenant, taste_events
 from tests.fixtures.processes import AppServer, WorkerProcess
-from tests.helpers import ROOT, TenantHandle
+from tests.helpers import CUSTOMER_TOKEN_VECTOR, ROOT, TenantHandle
 
 SDK = ROOT / "sdk" / "python"
 
@@ -264,6 +267,38 @@ def test_core_plans_chunks_by_rows_and_bytes_and_backs_off_with_full_jitter() ->
     assert core.normalize_base_url("http://h:1") == core.normalize_base_url("http://h:1/api/v1/") == "http://h:1/api/v1"
 
 
+def test_customer_tokens_are_the_ones_the_server_accepts(store: TenantHandle, live_db: None) -> None:
+    """``customer_token`` (the SDK's own code, no server import) reproduces the server's
+    known-answer vector, and the server accepts what it mints for a real public key."""
+    vector = CUSTOMER_TOKEN_VECTOR
+    minted = customer_token(
+        vector["secret"], vector["key_id"], vector["customer_id"], ttl=3600, now=vector["expiry"] - 3600
+    )
+    row, raw = apikey_create(tenant=store.tenant, name="web", kind="public", actor="test")
+    secret = apikey_signing_secret(api_key=row, actor="test")
+    for form in (raw, raw.rsplit("_", 1)[0], row.pk):  # the key, its prefix, its id
+        token = customer_token(secret, form, "shopper-9", ttl=600)
+        check = token_check(token, key_id=row.pk, secret_hash=row.secret_hash, customer_id="shopper-9")
+        assert check == TokenCheck.VALID, form
+
+    assert minted == vector["token"]
+    for bad in (
+        {"signing_secret": "not-a-secret"},
+        {"public_key": "sk_live_abcdefghijkl_x"},
+        {"ttl": 0},
+        {"ttl": 8 * 86400},
+        {"customer_id": ""},
+    ):
+        arguments = {"signing_secret": secret, "public_key": raw, "customer_id": "c1", "ttl": 60} | bad
+        with pytest.raises(ValueError, match=r"."):
+            customer_token(
+                str(arguments["signing_secret"]),
+                str(arguments["public_key"]),
+                str(arguments["customer_id"]),
+                ttl=int(arguments["ttl"]),
+            )
+
+
 # --------------------------------------------------------------------------- ingestion and errors
 
 
@@ -271,6 +306,7 @@ def test_core_plans_chunks_by_rows_and_bytes_and_backs_off_with_full_jitter() ->
 def test_items_customers_and_events_single_and_batch(app_server: AppServer, store: TenantHandle) -> None:
     with Shelfwise(store.key, base_url=api_url(app_server)) as client:
         mug = client.items.upsert({"item_id": "mug%1", "title": "Mug", "categories": ["kitchen"], "price": 4.50})
+        cup = client.items.upsert({"item_id": "cup-1", "title": "Cup", "price": Decimal("3.10")})  # type: ignore[typeddict-item]
         items = client.items.batch(
             [
                 {"item_id": "plate-1", "title": "Plate", "price": 7.25, "currency": "GBP"},
@@ -287,6 +323,7 @@ def test_items_customers_and_events_single_and_batch(app_server: AppServer, stor
         history = client.customers.events("shopper-1")
 
         assert (mug["item_id"], mug["price"], client.items.get("mug%1")["title"]) == ("mug%1", 4.5, "Mug")
+        assert cup["price"] == 3.1  # a Decimal is sent as a JSON number
         assert {k: items[k] for k in ("received", "created", "rejected")} == {
             "received": 3,
             "created": 2,

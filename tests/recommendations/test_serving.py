@@ -15,6 +15,8 @@ from django_tenants.utils import tenant_context
 from recommendations.models import ModelVersion
 from recommendations.services.registry import model_version_promote
 from recommendations.serving.config import assignment_bucket
+from tenants.customer_tokens import token_mint
+from tenants.services import apikey_create, apikey_signing_secret
 from tests.factories import load_taste_store, make_tenant, taste_events
 from tests.helpers import TenantHandle, assert_problem, train_now
 
@@ -387,12 +389,75 @@ def test_other_tenants_objects_are_not_found(store: TenantHandle, live_db: None)
 
 
 def test_public_key_may_read_recommendations(store: TenantHandle, live_db: None) -> None:
-    from tenants.services import apikey_create
-
     _key, raw = apikey_create(tenant=store.tenant, name="browser", kind="public", actor="test")
 
     assert store.client(raw).get("/api/v1/customers/c1/recommendations").status_code == 200
     assert_problem(store.client(raw).get("/api/v1/models"), 403, "insufficient_scope")
+
+
+def _answer(response) -> tuple[object, ...]:  # type: ignore[no-untyped-def]
+    """What an answer tells (all but its random recommendation id)."""
+    body = response.json()
+    return body["strategy"], body["model_version"], [item["item_id"] for item in body["items"]]
+
+
+def test_a_public_key_reads_a_personal_list_only_with_the_customers_token(store: TenantHandle, live_db: None) -> None:
+    """Issue 19.2: any visitor holding a page's public key could read any shopper's personal
+    list — ``strategy`` said whether the shopper existed, and ``exclude_seen=false`` put their
+    latest purchases first."""
+    row, raw = apikey_create(tenant=store.tenant, name="browser", kind="public", actor="test")
+    secret = apikey_signing_secret(api_key=row, actor="test")
+    web = store.client(raw)
+    in_an_hour = int(time.time()) + 3600
+
+    def token(customer: str, *, expiry: int = in_an_hour, signed_with: str = secret, key_id: str = row.pk) -> str:
+        return token_mint(secret=signed_with, key_id=key_id, customer_id=customer, expiry=expiry)
+
+    def get(customer: str, tok: str | None = None, **params: object):  # type: ignore[no-untyped-def]
+        headers = {"HTTP_SHELFWISE_CUSTOMER_TOKEN": tok} if tok is not None else {}
+        return web.get(f"/api/v1/customers/{customer}/recommendations", params, **headers)
+
+    for params in ({}, {"exclude_seen": "false"}, {"count": 20, "exclude_seen": "false"}):
+        known, unknown = get("c1", **params), get("nobody-at-all", **params)
+        # The same answer whether or not the shopper exists; nothing of theirs in it.
+        assert _answer(known) == _answer(unknown), params
+        assert known.json()["strategy"] == "fallback"
+        assert known["X-Shelfwise-Customer-Token"] == "missing"
+        assert known["X-Shelfwise-Cache"] == "none"
+    cases = {
+        "another customer's": token("c2"),
+        "expired": token("c1", expiry=int(time.time()) - 1),
+        "another key's": token("c1", signed_with=secret.replace(secret[-5:], "AAAAA"), key_id=row.pk),
+        "too long-lived": token("c1", expiry=int(time.time()) + 30 * 86400),
+        "garbled": "ct1.x.y",
+    }
+    for name, tok in cases.items():
+        refused = get("c1", tok, exclude_seen="false")
+        assert _answer(refused) == _answer(get("nobody-at-all", exclude_seen="false")), name
+    assert get("c1", cases["expired"])["X-Shelfwise-Customer-Token"] == "expired"
+    assert get("c1", cases["garbled"])["X-Shelfwise-Customer-Token"] == "invalid"
+
+    personal = get("c1", token("c1"))
+    assert personal["X-Shelfwise-Customer-Token"] == "valid"
+    assert personal.json()["strategy"] == "model"
+    assert _answer(personal) == _answer(recs(store, "c1"))  # what the store's secret key reads
+    again = get("c1", token("c1"))
+    assert (again["X-Shelfwise-Cache"], again["X-Shelfwise-Customer-Token"]) == ("hit", "valid")
+
+    # `customer` on similar items and the rows of a batch follow the same rule.
+    plain = web.get("/api/v1/items/i7/similar", {"count": 5})
+    without = web.get("/api/v1/items/i7/similar", {"count": 5, "customer": "c1"})
+    assert _answer(without) == _answer(plain)
+    assert without["X-Shelfwise-Customer-Token"] == "missing"
+    batch = web.post(
+        "/api/v1/recommendations:batch",
+        {"requests": [{"customer_id": "c1"}, {"customer_id": "c1", "customer_token": token("c1")}]},
+        format="json",
+    ).json()["results"]
+    assert [result["strategy"] for result in batch] == ["fallback", "model"]
+    # A secret key needs no token (the store's own server).
+    assert recs(store, "c1").json()["strategy"] == "model"
+    assert "X-Shelfwise-Customer-Token" not in recs(store, "c1")
 
 
 def test_redis_stopped_still_answers_with_model_items(store: TenantHandle, live_db: None) -> None:

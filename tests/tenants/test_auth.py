@@ -190,12 +190,13 @@ def test_browser_preflight_for_public_keys_is_allowed(client) -> None:
         "/api/v1/events",
         HTTP_ORIGIN="https://shop.example.com",
         HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
-        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type, shelfwise-customer-token",
     )
 
     assert response.status_code == 200
     assert response["Access-Control-Allow-Origin"] == "*"
     assert "authorization" in response["Access-Control-Allow-Headers"]
+    assert "shelfwise-customer-token" in response["Access-Control-Allow-Headers"]  # a page's customer token
     assert "Access-Control-Allow-Credentials" not in response
 
 

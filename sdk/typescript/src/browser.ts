@@ -2,7 +2,7 @@
 // client, but it accepts only public keys (pk_…) wherever it runs, including web and service
 // workers, where `window`/`document` detection would not see a browser. It sends no User-Agent and
 // no header beyond those the API's CORS policy allows (authorization, content-type,
-// idempotency-key, x-request-id).
+// idempotency-key, x-request-id, shelfwise-customer-token).
 
 import { ShelfwiseClient } from "./client.js";
 import type { ClientOptions } from "./http.js";

@@ -53,12 +53,27 @@ export interface CustomerRecommendationOptions extends RecommendationFilters {
   scenario?: string;
   /** Leave out what the customer already interacted with (default true). */
   excludeSeen?: boolean;
+  /**
+   * With a public key: the customer's token (`ct1.…`), minted by your server with the key's signing
+   * secret. Without a valid one, a public key gets the non-personal list (`strategy: "fallback"`);
+   * the answer's `X-Shelfwise-Customer-Token` header says `valid`, `missing`, `invalid` or `expired`.
+   */
+  customerToken?: string;
 }
 
 /** `GET /items/{id}/similar` options. */
 export interface SimilarItemsOptions extends RecommendationFilters {
-  /** Re-rank the neighbours for this customer. */
+  /** Re-rank the neighbours for this customer (with a public key: only with `customerToken`). */
   customer?: string;
+  /** With a public key: the token of `customer` (see `CustomerRecommendationOptions`). */
+  customerToken?: string;
+}
+
+/** The request header a customer token travels in. */
+export const CUSTOMER_TOKEN_HEADER = "shelfwise-customer-token";
+
+function tokenHeaders(customerToken: string | undefined): Record<string, string> | undefined {
+  return customerToken === undefined ? undefined : { [CUSTOMER_TOKEN_HEADER]: customerToken };
 }
 
 /** `POST /recommendations/session` options. */
@@ -246,7 +261,7 @@ export class RecommendationsApi extends Resource {
   /** Personalised recommendations (popular items, `strategy: "fallback"`, for unknown customers). */
   forCustomer(
     customerId: string,
-    { scenario, excludeSeen, ...filters }: CustomerRecommendationOptions = {},
+    { scenario, excludeSeen, customerToken, ...filters }: CustomerRecommendationOptions = {},
     options?: RequestOptions,
   ): Promise<Recommendations> {
     return this.http.call(
@@ -255,6 +270,7 @@ export class RecommendationsApi extends Resource {
       {
         path: { customer_id: customerId },
         query: { ...filterQuery(filters), scenario, exclude_seen: excludeSeen },
+        headers: tokenHeaders(customerToken),
       },
       options,
     );
@@ -263,13 +279,17 @@ export class RecommendationsApi extends Resource {
   /** The model's neighbours of an item (NotFoundError for an unknown item). */
   similar(
     itemId: string,
-    { customer, ...filters }: SimilarItemsOptions = {},
+    { customer, customerToken, ...filters }: SimilarItemsOptions = {},
     options?: RequestOptions,
   ): Promise<Recommendations> {
     return this.http.call(
       "get",
       "/api/v1/items/{item_id}/similar",
-      { path: { item_id: itemId }, query: { ...filterQuery(filters), customer } },
+      {
+        path: { item_id: itemId },
+        query: { ...filterQuery(filters), customer },
+        headers: tokenHeaders(customerToken),
+      },
       options,
     );
   }

@@ -61,6 +61,8 @@ export type PropertyQuery = { [name: `prop.${string}`]: string };
 
 type CallArgs<O> = (O extends { parameters: { path: infer T } } ? { path: T } : { path?: undefined }) & {
   query?: QueryParams<O> & PropertyQuery;
+  /** Extra request headers of this operation (e.g. `shelfwise-customer-token`). */
+  headers?: Record<string, string> | undefined;
 } & ([RequestBody<O>] extends [never]
     ? { body?: undefined }
     : { body: RequestBody<O> | JsonText<RequestBody<O>> });
@@ -114,6 +116,7 @@ interface RawRequest {
   pathParams?: Record<string, string | number> | undefined;
   query?: Record<string, QueryValue> | undefined;
   body?: unknown;
+  headers?: Record<string, string> | undefined;
 }
 
 /** Waits `ms`, or rejects with the signal's reason when it aborts first. */
@@ -192,10 +195,15 @@ export class Transport {
     args: CallArgs<Operation<P, M>>,
     options: RequestOptions = {},
   ): Promise<SuccessBody<Operation<P, M>>> {
-    const loose = args as { path?: Record<string, string | number>; query?: Record<string, QueryValue>; body?: unknown };
+    const loose = args as {
+      path?: Record<string, string | number>;
+      query?: Record<string, QueryValue>;
+      body?: unknown;
+      headers?: Record<string, string>;
+    };
     return this.send(
       method.toUpperCase(),
-      { path, pathParams: loose.path, query: loose.query, body: loose.body },
+      { path, pathParams: loose.path, query: loose.query, body: loose.body, headers: loose.headers },
       options,
     ) as Promise<SuccessBody<Operation<P, M>>>;
   }
@@ -216,7 +224,7 @@ export class Transport {
 
   private async send(method: string, request: RawRequest, options: RequestOptions): Promise<unknown> {
     const url = this.url(request);
-    const headers: Record<string, string> = { authorization: `Bearer ${this.apiKey}` };
+    const headers: Record<string, string> = { ...request.headers, authorization: `Bearer ${this.apiKey}` };
     let body: string | undefined;
     if (request.body !== undefined) {
       body = typeof request.body === "string" ? request.body : JSON.stringify(request.body);

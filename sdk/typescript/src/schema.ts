@@ -64,7 +64,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Personalised recommendations. Unknown customers (and stores without a model) get popular items, with `strategy: fallback`. `exclude_seen` (default true) leaves out what the customer already interacted with. */
+        /** @description Personalised recommendations. Unknown customers (and stores without a model) get popular items, with `strategy: fallback`. `exclude_seen` (default true) leaves out what the customer already interacted with. A public key gets the personal list only with a valid `Shelfwise-Customer-Token` for the customer (minted by the store's server); without one, the non-personal answer, the same whether or not the customer exists. */
         get: operations["customer_recommendations"];
         put?: never;
         post?: never;
@@ -238,7 +238,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Items similar to this one; with `customer`, re-ranked for that customer and without what they already interacted with. */
+        /** @description Items similar to this one; with `customer`, re-ranked for that customer and without what they already interacted with (for a public key, only with the customer's `Shelfwise-Customer-Token`; without it `customer` is ignored). */
         get: operations["similar_items"];
         put?: never;
         post?: never;
@@ -573,6 +573,12 @@ export interface components {
             exclude_seen?: boolean;
             /** @default null */
             filters?: components["schemas"]["FilterBody"] | null;
+            /**
+             * Customer Token
+             * @description public keys: the customer's token (else this row gets the non-personal answer)
+             * @default null
+             */
+            customer_token?: string | null;
         };
         /** CustomerBatch */
         CustomerBatchRequest: {
@@ -1768,7 +1774,10 @@ export interface operations {
                 /** @description where the list is shown (routing and experiments) */
                 scenario?: string;
             };
-            header?: never;
+            header?: {
+                /** @description public keys: `ct1.<expiry>.<signature>`, minted by the store's server for this customer with the key's signing secret (see the README, API keys); secret keys need none */
+                "Shelfwise-Customer-Token"?: string;
+            };
             path: {
                 customer_id: string;
             };
@@ -3458,7 +3467,10 @@ export interface operations {
                 /** @description filter on a property: `prop.colour=red,blue` keeps items whose `colour` is one of them */
                 "prop.{name}"?: string;
             };
-            header?: never;
+            header?: {
+                /** @description public keys: `ct1.<expiry>.<signature>`, minted by the store's server for this customer with the key's signing secret (see the README, API keys); secret keys need none */
+                "Shelfwise-Customer-Token"?: string;
+            };
             path: {
                 item_id: string;
             };

@@ -11,7 +11,13 @@ import { ENTRY as BROWSER_ENTRY, Shelfwise as BrowserShelfwise } from "@shelfwis
 
 import { noLiveApi, recordingFetch, requireLive } from "./live.js";
 
-const CORS_ALLOWED = new Set(["authorization", "content-type", "idempotency-key", "x-request-id"]);
+const CORS_ALLOWED = new Set([
+  "authorization",
+  "content-type",
+  "idempotency-key",
+  "x-request-id",
+  "shelfwise-customer-token",
+]);
 const scope = globalThis as Record<string, unknown>;
 const packageDir = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -63,6 +69,31 @@ describe("in a page", () => {
     }
     assert.equal(recorder.sent[2]?.headers["x-request-id"], "browser-request-1");
     assert.equal(recorder.sent[2]?.responseHeaders.get("x-request-id"), "browser-request-1");
+  });
+
+  test("a public key reads a shopper's personal list only with their customer token", { skip: noLiveApi }, async () => {
+    const api = requireLive();
+    const recorder = recordingFetch();
+    const shelfwise = new Shelfwise({ apiKey: api.publicKey, baseUrl: api.url, fetch: recorder.fetch });
+
+    const anonymous = await shelfwise.recommendations.forCustomer("c3", { count: 3, excludeSeen: false });
+    const nobody = await shelfwise.recommendations.forCustomer("nobody-at-all", { count: 3, excludeSeen: false });
+    const signedIn = await shelfwise.recommendations.forCustomer("c3", { count: 3, customerToken: api.customerToken });
+    const wrongCustomer = await shelfwise.recommendations.forCustomer("c4", { count: 3, customerToken: api.customerToken });
+
+    // Without its token, the same answer as for a shopper who does not exist.
+    assert.equal(anonymous.strategy, nobody.strategy);
+    assert.deepEqual(anonymous.items.map((item) => item.item_id), nobody.items.map((item) => item.item_id));
+    assert.equal(recorder.sent[0]?.headers["shelfwise-customer-token"], undefined);
+    assert.equal(recorder.sent[0]?.responseHeaders.get("x-shelfwise-customer-token"), "missing");
+    assert.equal(recorder.sent[2]?.headers["shelfwise-customer-token"], api.customerToken);
+    assert.equal(recorder.sent[2]?.responseHeaders.get("x-shelfwise-customer-token"), "valid");
+    assert.equal(recorder.sent[3]?.responseHeaders.get("x-shelfwise-customer-token"), "invalid");
+    assert.equal(wrongCustomer.strategy, nobody.strategy);
+    assert.equal(signedIn.items.length, 3);
+    for (const request of recorder.sent) {
+      assert.ok(Object.keys(request.headers).every((name) => CORS_ALLOWED.has(name)));
+    }
   });
 });
 

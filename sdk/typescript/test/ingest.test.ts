@@ -24,7 +24,7 @@ describe("items", { skip: noLiveApi }, () => {
       item_id: id,
       title: "Desk lamp",
       categories: ["lighting"],
-      price: "24.50",
+      price: 24.5,
       currency: "GBP",
       properties: { colour: "black", sizes: [1, 2] },
     });

@@ -10,6 +10,8 @@ export interface LiveApi {
   storeKey: string;
   /** A public key of that store. */
   publicKey: string;
+  /** A customer token of that public key for customer c3 (minted by the driver's server side). */
+  customerToken: string;
   /** Another, empty store, for ingestion and errors. */
   ingestKey: string;
 }
@@ -21,6 +23,7 @@ function read(): LiveApi | undefined {
     proxyUrl: env.SHELFWISE_TEST_PROXY_URL ?? "",
     storeKey: env.SHELFWISE_TEST_STORE_KEY ?? "",
     publicKey: env.SHELFWISE_TEST_PUBLIC_KEY ?? "",
+    customerToken: env.SHELFWISE_TEST_CUSTOMER_TOKEN ?? "",
     ingestKey: env.SHELFWISE_TEST_INGEST_KEY ?? "",
   };
   return Object.values(live).every((value) => value !== "") ? live : undefined;

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from tenants import keys
 from tenants.management.commands._base import cli_actor, tenant_by_slug
-from tenants.services import TenantError, apikey_create
+from tenants.services import TenantError, apikey_create, apikey_signing_secret
 
 
 class Command(BaseCommand):
@@ -37,3 +37,6 @@ class Command(BaseCommand):
         )
         self.stdout.write(raw)
         self.stderr.write("(shown once: store it now; only its hash is kept)")
+        if api_key.kind == api_key.Kind.PUBLIC:
+            secret = apikey_signing_secret(api_key=api_key, actor=cli_actor())
+            self.stdout.write(f"signing secret (for your server's customer tokens): {secret}")

@@ -6,7 +6,8 @@
         client.events.batch([{"customer_id": "c1", "item_id": "sku-1", "type": "view"}])
         print(client.recommendations.for_customer("c1", count=5)["items"])
 
-:class:`AsyncShelfwise` has the same methods, awaited. Errors are :class:`ShelfwiseError`
+:class:`AsyncShelfwise` has the same methods, awaited. :func:`customer_token` mints the token a
+page with a public key needs for a signed-in shopper's personal recommendations. Errors are :class:`ShelfwiseError`
 subclasses (see :mod:`shelfwise_client.errors`); shapes are in :mod:`shelfwise_client.types`.
 """
 
@@ -27,8 +28,10 @@ from .errors import (
     ShelfwiseError,
     ValidationError,
 )
+from .tokens import CUSTOMER_TOKEN_HEADER, customer_token
 
 __all__ = [
+    "CUSTOMER_TOKEN_HEADER",
     "USER_AGENT",
     "APIError",
     "AsyncShelfwise",
@@ -46,4 +49,5 @@ __all__ = [
     "ShelfwiseError",
     "ValidationError",
     "__version__",
+    "customer_token",
 ]

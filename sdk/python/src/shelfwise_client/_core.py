@@ -200,7 +200,8 @@ def path_segment(value: str | int) -> str:
 
 def _json_default(value: object) -> object:
     if isinstance(value, Decimal):
-        return str(value)  # prices: the API takes decimal strings, exactly
+        # Prices: the API takes JSON numbers only (strict types) and reads them as doubles.
+        return float(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")

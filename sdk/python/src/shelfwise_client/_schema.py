@@ -370,6 +370,10 @@ class BatchRequest(TypedDict):
     exclude: NotRequired[list[ExcludeItem]]
     exclude_seen: NotRequired[bool]
     filters: NotRequired[FilterBody | None]
+    customer_token: NotRequired[str | None]
+    """
+    public keys: the customer's token (else this row gets the non-personal answer)
+    """
 
 
 class CustomerBatchRequest(TypedDict):
