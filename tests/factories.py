@@ -23,7 +23,7 @@ from recommendations.models import Experiment, ModelVersion, Scenario, TrainingJ
 from recommendations.training.data import EventArrays
 from tenants.models import Membership, Plan, Tenant
 from tenants.services import tenant_create
-from tests.helpers import TenantHandle
+from tests.helpers import TenantHandle, train_now
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -241,3 +241,12 @@ def arrays_from_rows(rows: list[dict[str, object]]) -> EventArrays:
     weights = np.array([10.0 if r["type"] == "purchase" else 1.0 for r in rows], dtype=np.float32)
     times = np.array([datetime.fromisoformat(str(r["timestamp"])).timestamp() for r in rows])
     return EventArrays(customers, items, weights, times)
+
+
+def make_trained_store(prefix: str) -> TenantHandle:
+    """A taste store with an active ALS model (the connection left in the public schema)."""
+    handle = make_tenant(prefix)
+    load_taste_store(handle)
+    assert train_now(handle).status == "active"
+    connection.set_schema_to_public()
+    return handle

@@ -27,7 +27,7 @@ from shelfwise.datastores import redis_client
 from shelfwise.dev import servers as devservers
 from tenants.models import ApiKey
 from tenants.services import apikey_create, apikey_revoke
-from tests.factories import load_taste_store, make_tenant, member
+from tests.factories import make_trained_store, member
 from tests.fixtures.processes import (
     AppServer,
     call,
@@ -50,11 +50,7 @@ pytestmark = pytest.mark.slow
 def store(django_db_setup: None, django_db_blocker) -> Iterator[TenantHandle]:
     """A taste store with an active ALS model."""
     with django_db_blocker.unblock():
-        handle = make_tenant("faults")
-        load_taste_store(handle)
-        assert train_now(handle).status == "active"
-        connection.set_schema_to_public()
-        yield handle
+        yield make_trained_store("faults")
 
 
 @pytest.fixture

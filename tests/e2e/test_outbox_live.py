@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
 from django_tenants.utils import tenant_context
 
 from catalog.models import OnlineBacklog
@@ -20,7 +19,7 @@ from shelfwise.datastores import redis_client
 from shelfwise.dev import servers as devservers
 from shelfwise.schedule import BEAT_SCHEDULE
 from tenants.models import Tenant
-from tests.factories import load_taste_store, make_tenant
+from tests.factories import make_trained_store
 from tests.fixtures.processes import (
     AppServer,
     WorkerProcess,
@@ -33,7 +32,7 @@ from tests.fixtures.processes import (
     state_dir,
     stop_process,
 )
-from tests.helpers import TenantHandle, train_now
+from tests.helpers import TenantHandle
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +44,7 @@ MISSES = ("&scenario=probe-a", "&scenario=probe-b", "&scenario=probe-c&exclude_s
 def store(django_db_setup: None, django_db_blocker) -> Iterator[TenantHandle]:
     """A taste store with an active ALS model."""
     with django_db_blocker.unblock():
-        handle = make_tenant("outbox")
-        load_taste_store(handle)
-        assert train_now(handle).status == "active"
-        connection.set_schema_to_public()
-        yield handle
+        yield make_trained_store("outbox")
 
 
 @pytest.fixture
