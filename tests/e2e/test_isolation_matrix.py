@@ -516,6 +516,7 @@ DASHBOARD_IDS = {
     "model-promote": "POST",
     "job-progress": "GET",
     "key-revoke": "POST",
+    "key-signing-secret": "POST",
     "experiment": "GET",
     "experiment-start": "POST",
     "experiment-stop": "POST",

@@ -188,8 +188,10 @@ def test_tenant_create_command_validates(args: list[str], message: str) -> None:
 @pytest.mark.django_db
 def test_apikey_commands_create_list_and_revoke(tenant_a: TenantHandle, capsys) -> None:
     call_command("apikey_create", tenant_a.slug, "--name", "from cli", "--kind", "public")
-    raw = capsys.readouterr().out.strip().splitlines()[-1]
+    printed = capsys.readouterr().out.strip().splitlines()
+    raw = printed[-1]
     assert raw.startswith("pk_live_")
+    assert printed[-2].rsplit(" ", 1)[-1].startswith("cts_")  # the public key's signing secret
     assert tenant_a.client(raw).get("/api/v1/whoami").status_code == 200
 
     call_command("apikey_revoke", raw.rsplit("_", 1)[0])

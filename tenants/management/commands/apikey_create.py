@@ -35,8 +35,8 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(f"Created {api_key.kind} key {api_key.prefix} ({', '.join(api_key.scopes)})")
         )
-        self.stdout.write(raw)
-        self.stderr.write("(shown once: store it now; only its hash is kept)")
         if api_key.kind == api_key.Kind.PUBLIC:
             secret = apikey_signing_secret(api_key=api_key, actor=cli_actor())
-            self.stdout.write(f"signing secret (for your server's customer tokens): {secret}")
+            self.stdout.write(f"signing secret (for your server's customer tokens, never in a page): {secret}")
+        self.stdout.write(raw)  # last, alone on its line (scripts take the last line)
+        self.stderr.write("(shown once: store it now; only its hash is kept)")
