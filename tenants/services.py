@@ -330,7 +330,7 @@ def apikey_cache_forget(key_ids: Iterable[str]) -> None:
     """Drop cached key records so the next request re-reads the database.
 
     If Redis is unreachable from here the records cannot be dropped; a record cached before
-    expires after SHELFWISE_APIKEY_CACHE_SECONDS (5 s), which bounds how long a revoked key may
+    expires after SHELFWISE_APIKEY_CACHE_SECONDS (4 s), which bounds how long a revoked key may
     still be accepted by a process that reads Redis."""
     names = [APIKEY_CACHE_PREFIX + key_id for key_id in key_ids]
     if names:

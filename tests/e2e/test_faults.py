@@ -229,7 +229,7 @@ def test_a_key_revoked_while_redis_was_unreachable_is_refused_within_five_second
     revoked_at = time.monotonic()
     refused_after = eventually(lambda: call(server, "GET", "/api/v1/whoami", key=key)[0] == 401, 15)
 
-    assert time.monotonic() - revoked_at <= 6
+    assert time.monotonic() - revoked_at < 5  # the record expires after 4 s in Redis: refused within 5 s
     print(f"revoked key refused {refused_after:.2f}s after the revocation")
 
 
