@@ -114,10 +114,6 @@ def customer_key(tenant_id: int, customer_id: str, *parts: object) -> str:
     return tenant_key(tenant_id, "c", customer_key_hash(customer_id), *parts)
 
 
-def customer_key_pattern(tenant_id: int, customer_id: str) -> str:
-    return tenant_key(tenant_id, "c", customer_key_hash(customer_id), "*")
-
-
 def popularity_key(tenant_id: int, kind: str) -> str:
     return tenant_key(tenant_id, kind)
 

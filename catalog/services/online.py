@@ -55,7 +55,7 @@ def online_events_stored(*, tenant_id: int, features: Sequence[EventFeature], cu
         # Redis is known to be away: the outbox row commits with the events (nothing to lose
         # if this process dies before it could have told Redis).
         _backlog_events(batch, event_ids)
-        transaction.on_commit(lambda: _mark(tenant_id), robust=True)
+        transaction.on_commit(lambda: tenant_outbox_mark(tenant_id=tenant_id), robust=True)
         return
 
     def apply() -> None:
@@ -65,7 +65,7 @@ def online_events_stored(*, tenant_id: int, features: Sequence[EventFeature], cu
         try:
             with transaction.atomic():
                 _backlog_events(batch, event_ids)
-            _mark(tenant_id)
+            tenant_outbox_mark(tenant_id=tenant_id)
         except DatabaseError:
             logger.exception("events stored but neither Redis nor the outbox took their online update")
 
@@ -74,10 +74,6 @@ def online_events_stored(*, tenant_id: int, features: Sequence[EventFeature], cu
 
 def _backlog_events(batch: str, event_ids: list[str]) -> None:
     OnlineBacklog.objects.create(kind=OnlineBacklog.Kind.EVENTS, batch=batch, event_ids=event_ids)
-
-
-def _mark(tenant_id: int) -> None:
-    tenant_outbox_mark(tenant_id=tenant_id)
 
 
 _FEATURES_SQL = f"""
@@ -128,7 +124,7 @@ def online_forget_now(*, tenant_id: int, row: OnlineBacklog) -> bool:
 
 def _mark_quietly(tenant_id: int) -> None:
     try:
-        _mark(tenant_id)
+        tenant_outbox_mark(tenant_id=tenant_id)
     except DatabaseError:
         logger.exception("could not mark store %s for the outbox drain", tenant_id)
 
@@ -144,7 +140,7 @@ def online_rebuild_request() -> None:
     except BROKER_ERRORS as exc:
         logger.warning("features rebuild kept for the outbox drain: %s", exc)
         OnlineBacklog.objects.create(kind=OnlineBacklog.Kind.REBUILD)
-        _mark(tenant_current().pk)
+        tenant_outbox_mark(tenant_id=tenant_current().pk)
 
 
 # --------------------------------------------------------------------------- the drain

@@ -213,11 +213,12 @@ def _token_check(request: Request | HttpRequest, principal: ApiKeyPrincipal, cus
     (None for a secret key: it may read any customer's lists)."""
     if not principal.is_public_key:
         return None
+    return _check(principal, request.META.get(customer_tokens.META_KEY), customer_id)
+
+
+def _check(principal: ApiKeyPrincipal, token: str | None, customer_id: str) -> TokenCheck:
     return token_check(
-        request.META.get(customer_tokens.META_KEY),
-        key_id=principal.record.key_id,
-        secret_hash=principal.record.secret_hash,
-        customer_id=customer_id,
+        token, key_id=principal.record.key_id, secret_hash=principal.record.secret_hash, customer_id=customer_id
     )
 
 
@@ -470,15 +471,7 @@ class BatchIn(_Strict):
 
 
 def _batch_row_personal(principal: ApiKeyPrincipal, entry: BatchRequest) -> bool:
-    if not principal.is_public_key:
-        return True
-    check = token_check(
-        entry.customer_token,
-        key_id=principal.record.key_id,
-        secret_hash=principal.record.secret_hash,
-        customer_id=entry.customer_id,
-    )
-    return check == TokenCheck.VALID
+    return not principal.is_public_key or _check(principal, entry.customer_token, entry.customer_id) == TokenCheck.VALID
 
 
 def _body_filters(body: FilterBody | None, prefix: str) -> Filters:

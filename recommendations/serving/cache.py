@@ -198,7 +198,7 @@ def single_flight(
         try:
             value = compute()
         except BaseException:
-            redis_call(lambda client: client.delete(lock), default=None)
+            release(key)
             raise
         _store_and_unlock(key, value, lock)
         return value, True
