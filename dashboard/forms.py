@@ -144,6 +144,16 @@ class TrainingSettingsForm(forms.Form):
     retrain_growth = forms.FloatField(
         min_value=0, max_value=10, label="Also retrain when events grew by", help_text="a share, e.g. 0.25 = 25 %"
     )
+    exclude_seen = forms.TypedChoiceField(
+        choices=[
+            ("auto", "automatic: recommend them again where repeat purchases are common"),
+            ("true", "never: leave out what a shopper already had"),
+            ("false", "always: a shopper's own items may come first"),
+        ],
+        coerce=lambda value: value if value == "auto" else value == "true",
+        label="Recommend items a shopper already had",
+        help_text="when a request does not say (its exclude_seen parameter)",
+    )
     auto_promote = forms.BooleanField(required=False, help_text="serve a new version that passes the release gate")
     gate_tolerance = forms.FloatField(
         min_value=0,

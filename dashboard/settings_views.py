@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 TRAINING_FIELDS = (
     "algorithm",
+    "exclude_seen",
     "schedule_hour_utc",
     "retrain_growth",
     "auto_promote",
@@ -98,7 +99,9 @@ def store_settings(request: HttpRequest) -> HttpResponse:
         builtin=BUILTIN_TYPES,
         prefix="events",
     )
-    training_form = TrainingSettingsForm(initial=training.model_dump(include=set(TRAINING_FIELDS)), prefix="training")
+    initial = training.model_dump(include=set(TRAINING_FIELDS))
+    initial["exclude_seen"] = str(initial["exclude_seen"]).lower()  # "auto" / "true" / "false"
+    training_form = TrainingSettingsForm(initial=initial, prefix="training")
     if request.method == "POST":
         section = request.POST.get("section")
         changes: dict[str, Any] | None = None

@@ -11,6 +11,7 @@ class RecommendationsConfig(AppConfig):
             on_customer_erased,
             on_events_ingested,
             on_tenant_deleted,
+            on_training_settings_changed,
             on_version_promoted,
         )
         from recommendations.registry.hooks import version_promoted_listen
@@ -18,9 +19,10 @@ class RecommendationsConfig(AppConfig):
         from recommendations.training.settings import TrainingSettings
         from shelfwise.observability.metrics import scrape_source_register
         from tenants.services import tenant_deletion_hook_register
-        from tenants.store_settings import settings_section_register
+        from tenants.store_settings import settings_changed_listen, settings_section_register
 
         settings_section_register("training", TrainingSettings)
+        settings_changed_listen("training", on_training_settings_changed)
         customer_erased_listen(on_customer_erased)
         events_ingested_listen(on_events_ingested)
         version_promoted_listen(on_version_promoted)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django_tenants.utils import tenant_context
+from pydantic import BaseModel
 
 from recommendations.registry.bundles import model_storage
 from recommendations.services.erasure import erasure_record
@@ -65,3 +66,9 @@ def _delete_tree(storage: object, prefix: str) -> None:
         storage.delete(f"{prefix}/{name}")  # type: ignore[attr-defined]
     for directory in directories:
         _delete_tree(storage, f"{prefix}/{directory}")
+
+
+def on_training_settings_changed(tenant_id: int, old: BaseModel, new: BaseModel) -> None:
+    """Whether lists leave out what customers had is part of the routing: re-read it."""
+    if getattr(old, "exclude_seen", None) != getattr(new, "exclude_seen", None):
+        serving_changed(tenant_id)

@@ -43,9 +43,15 @@ def model_version_latest() -> ModelVersion | None:
     return ModelVersion.objects.order_by("-version").first()
 
 
-def model_version_last_tuned(*, name: str, algorithm: str, excluding: int | None = None) -> ModelVersion | None:
-    """The newest version of ``algorithm`` whose parameters were tuned (reused by retrains)."""
-    versions = ModelVersion.objects.filter(name=name, algorithm=algorithm, metrics__tuning__tuned=True)
+def model_version_last_searched(*, name: str, searched: str, excluding: int | None = None) -> ModelVersion | None:
+    """The newest trained version whose recipe a search for ``searched`` (an algorithm or
+    ``auto``) chose, with its parameters tuned (retrainings reuse it)."""
+    versions = ModelVersion.objects.filter(
+        name=name,
+        metrics__tuning__searched=searched,
+        metrics__tuning__tuned=True,
+        status__in=[ModelVersion.Status.READY, ModelVersion.Status.ACTIVE, ModelVersion.Status.RETIRED],
+    )
     if excluding is not None:
         versions = versions.exclude(pk=excluding)
     return versions.order_by("-version").first()

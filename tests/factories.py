@@ -240,7 +240,8 @@ def arrays_from_rows(rows: list[dict[str, object]]) -> EventArrays:
     items = np.array([int(str(r["item_id"]).lstrip("i")) for r in rows])
     weights = np.array([10.0 if r["type"] == "purchase" else 1.0 for r in rows], dtype=np.float32)
     times = np.array([datetime.fromisoformat(str(r["timestamp"])).timestamp() for r in rows])
-    return EventArrays(customers, items, weights, times)
+    purchases = np.array([r["type"] == "purchase" for r in rows], dtype=bool)
+    return EventArrays(customers, items, weights, times, purchases)
 
 
 def make_trained_store(prefix: str) -> TenantHandle:

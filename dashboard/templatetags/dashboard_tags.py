@@ -18,6 +18,15 @@ def dictget(mapping: Any, key: str) -> Any:
 
 
 @register.filter
+def without_model(metrics: Any) -> Any:
+    """A version's figures for what the store serves without a model (``fallback``; versions
+    trained before it was measured have only plain ``popularity``); None before evaluation."""
+    if isinstance(metrics, dict):
+        return metrics.get("fallback") or metrics.get("popularity")
+    return None
+
+
+@register.filter
 def source(value: Any) -> str:
     """A variant's or scenario's source in words: ``{"kind": "version", "version": 3}`` → "model version 3"."""
     if not isinstance(value, dict) or not value:

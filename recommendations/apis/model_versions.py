@@ -50,6 +50,25 @@ PROMOTION_REFUSED = problem_type(
 class JobOut(OutputSerializer):
     job_id = serializers.UUIDField(source="id")
     version = serializers.IntegerField(source="version.version", allow_null=True, default=None)
+    promoted = serializers.SerializerMethodField(
+        help_text="once the job succeeded: whether its version was promoted (see `promotion_reason`)"
+    )
+    promotion_reason = serializers.SerializerMethodField(
+        help_text="the release gate's reason, naming the figures it compared"
+    )
+
+    def _gate(self, job: TrainingJob) -> dict[str, Any] | None:
+        if job.status != TrainingJob.Status.SUCCEEDED or job.version is None:
+            return None
+        return job.version.gate or {}
+
+    def get_promoted(self, job: TrainingJob) -> bool | None:
+        gate = self._gate(job)
+        return None if gate is None else bool(gate.get("promoted", False))
+
+    def get_promotion_reason(self, job: TrainingJob) -> str | None:
+        gate = self._gate(job)
+        return None if gate is None else str(gate.get("reason", ""))
 
     class Meta:
         model = TrainingJob
@@ -62,6 +81,8 @@ class JobOut(OutputSerializer):
             "requested_by",
             "options",
             "version",
+            "promoted",
+            "promotion_reason",
             "error",
             "attempts",
             "created_at",

@@ -130,7 +130,13 @@ class CustomerQuery(ListQuery):
     scenario: Annotated[
         str, Field(pattern=SCENARIO_RE.pattern, description="where the list is shown (routing and experiments)")
     ] = "default"
-    exclude_seen: Annotated[bool, Field(description="leave out what the customer already interacted with")] = True
+    exclude_seen: Annotated[
+        bool | None,
+        Field(
+            description="leave out what the customer already interacted with; unset: the store's default "
+            "(settings `training.exclude_seen`: yes, unless repeat purchases are common in the store)"
+        ),
+    ] = None
 
 
 class SimilarQuery(ListQuery):
@@ -305,10 +311,11 @@ class CustomerRecommendationsApi(ApiView):
         responses=RecommendationsOut,
         tags=["recommendations"],
         description="Personalised recommendations. Unknown customers (and stores without a model) get "
-        "popular items, with `strategy: fallback`. `exclude_seen` (default true) leaves out what the "
-        "customer already interacted with. A public key gets the personal list only with a valid "
-        "`Shelfwise-Customer-Token` for the customer (minted by the store's server); without one, "
-        "the non-personal answer, the same whether or not the customer exists.",
+        "popular items, with `strategy: fallback`. `exclude_seen` leaves out what the customer already "
+        "interacted with; unset, the store's default applies (yes, unless repeat purchases are common in the "
+        "store: then a customer's own items come first, even without a model). A public key gets the "
+        "personal list only with a valid `Shelfwise-Customer-Token` for the customer (minted by the "
+        "store's server); without one, the non-personal answer, the same whether or not the customer exists.",
         parameters=[*_parameters(CustomerQuery), CUSTOMER_TOKEN_PARAMETER],
     )
     def get(self, request: Request, customer_id: str) -> Response:
@@ -454,7 +461,7 @@ class BatchRequest(_Strict):
     scenario: Annotated[str, Field(pattern=SCENARIO_RE.pattern)] = "default"
     count: Annotated[int, Field(ge=1, le=engine.MAX_COUNT)] = 10
     exclude: Annotated[list[ExternalId], Field(max_length=MAX_EXCLUDE)] = Field(default_factory=list)
-    exclude_seen: StrictBool = True
+    exclude_seen: StrictBool | None = None  # None: the store's default
     filters: FilterBody | None = None
     customer_token: Annotated[
         str | None,

@@ -269,6 +269,9 @@ def _execute(job_id: str) -> None:
         return
 
     passed, reason = release_gate(algorithm=result.algorithm, metrics=result.metrics, tolerance=settings.gate_tolerance)
+    promote = passed and settings.auto_promote
+    if passed and not settings.auto_promote:
+        reason += "; not promoted: automatic promotion is off (promote it by hand)"
     metrics = dict(result.metrics)
     metrics["tuning"] = result.tuning
     ModelVersion.objects.filter(pk=version.pk).update(
@@ -279,12 +282,12 @@ def _execute(job_id: str) -> None:
         timings=result.timings,
         data_counts=result.data_counts,
         manifest=manifest,
-        gate={"passed": passed, "reason": reason},
+        gate={"passed": passed, "promoted": promote, "reason": reason},
         finished_at=timezone.now(),
     )
     version.refresh_from_db()
     serving_changed(tenant_current().pk)  # a new usable version (experiments may name it)
-    if passed and settings.auto_promote:
+    if promote:
         model_version_promote(version=version, actor="system:release-gate", reason=reason, automatic=True)
     TrainingJob.objects.filter(pk=job.pk).update(
         status=TrainingJob.Status.SUCCEEDED, stage="done", progress=100, finished_at=timezone.now(), active_slot=None
@@ -319,26 +322,41 @@ def _options(job: TrainingJob, version: ModelVersion, settings: TrainingSettings
     algorithm = job.options.get("algorithm", settings.algorithm)
     tune = bool(job.options.get("tune", settings.tune))
     params = dict(settings.params.get(algorithm, {}))
-    if not tune and not params:
-        # Reuse what the last tuned version of this algorithm found (tuning is not repeated
-        # on every nightly retrain).
-        tuned = selectors.model_version_last_tuned(name=version.name, algorithm=algorithm, excluding=version.pk)
-        if tuned is not None:
-            params = dict(tuned.params)
+    if "tune" not in job.options and not params:
+        # A retraining reuses the recipe the last search for the same request chose, until the
+        # search is old or the data has grown a lot: tuning is not repeated every night.
+        searched = _recent_search(version, algorithm, settings)
+        if searched is not None:
+            algorithm, params, tune = searched.algorithm, dict(searched.params), False
     active = selectors.model_version_active(name=version.name)
     return PipelineOptions(
         weights=event_settings_for(tenant).weights,
         algorithm=algorithm,
         params=params,
         tune=tune,
+        tuning_budget_seconds=settings.tuning_budget_seconds,
         holdout=settings.holdout_fraction,
         half_life_days=settings.time_decay_half_life_days,
         min_interactions=settings.min_interactions,
         min_customers=settings.min_customers,
         min_items=settings.min_items,
         max_evaluation_customers=settings.max_evaluation_customers,
+        repeat_aware=None if settings.exclude_seen == "auto" else not settings.exclude_seen,
         compare_with=(active.algorithm, active.params) if active is not None else None,
     )
+
+
+def _recent_search(version: ModelVersion, algorithm: str, settings: TrainingSettings) -> ModelVersion | None:
+    """The last version whose recipe a search for ``algorithm`` chose, if still fresh: searched
+    less than ``retune_days`` ago, on at least 1 / (1 + retune_growth) of today's events."""
+    searched = selectors.model_version_last_searched(name=version.name, searched=algorithm, excluding=version.pk)
+    if searched is None or searched.created_at < timezone.now() - timedelta(days=settings.retune_days):
+        return None
+    events_then = int((searched.data_counts or {}).get("events", 0))
+    grown = int(events_then * (1 + settings.retune_growth)) + 1
+    if not events_then or events_at_least(grown) >= grown:  # (a bounded count: once per training)
+        return None
+    return searched
 
 
 def _fail(job: TrainingJob, version: ModelVersion, reason: str) -> None:

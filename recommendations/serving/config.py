@@ -77,6 +77,9 @@ class ServingConfig:
     # Erasure hashes of customers erased but not yet cleaned up (declined, even from the cache);
     # None when there are more than MAX_ERASED_IN_CONFIG (then each request asks the database).
     erased: frozenset[str] | None = frozenset()
+    # Whether a request that does not say leaves out what the customer already had (the store's
+    # `training.exclude_seen`; `auto` follows the repeat rate its latest training measured).
+    exclude_seen: bool = True
 
     def declines(self, customer_id: str) -> bool:
         """Whether the customer was erased and must get only the non-personal answer."""
@@ -176,7 +179,23 @@ def _read(tenant_id: int) -> ServingConfig:
         ]
     )
     erased = frozenset(pending) if len(pending) <= MAX_ERASED_IN_CONFIG else None
-    return ServingConfig(tenant_id, active, versions, scenarios, experiments, stamp, erased)
+    return ServingConfig(tenant_id, active, versions, scenarios, experiments, stamp, erased, _exclude_seen(tenant_id))
+
+
+def _exclude_seen(tenant_id: int) -> bool:
+    from recommendations.training.settings import training_settings_for
+
+    setting = training_settings_for(tenant_id).exclude_seen
+    if setting != "auto":
+        return bool(setting)
+    measured = (
+        ModelVersion.objects.filter(name="default", data_counts__has_key="repeat_aware")
+        .exclude(status=ModelVersion.Status.FAILED)
+        .order_by("-version")
+        .values_list("data_counts", flat=True)
+        .first()
+    )
+    return not (measured or {}).get("repeat_aware", False)
 
 
 def _expires(_tenant_id: int, _config: ServingConfig, now: float) -> float:

@@ -49,6 +49,7 @@ MAX_COUNT = 100
 TOP_UP_STEP = 1e-6  # between the scores of items topped up from popularity (see _top_up)
 CACHE_FORMAT = "f2"  # part of cache keys: a new layout of cached values never reads an old one
 POPULAR_CACHE_SECONDS = 60.0
+RECENT_FOR_BUY_AGAIN = 200  # the customer's latest events a buy-again list is made of
 
 
 def recommendation_id(experiment_id: int, variant_index: int) -> str:
@@ -80,7 +81,7 @@ class CustomerRequest:
     count: int = 10
     filters: Filters = field(default_factory=Filters)
     exclude: frozenset[str] = frozenset()
-    exclude_seen: bool = True
+    exclude_seen: bool | None = None  # None: the store's default (ServingConfig.exclude_seen)
     # False: only the non-personal answer (a public key without the customer's token).
     personal: bool = True
 
@@ -110,7 +111,7 @@ def plan(request: CustomerRequest, *, warming: bool = False) -> CustomerPlan:
     source_key = str(version.version) if version is not None else str(route.source.get("kind", "popularity"))
     parts = (
         CACHE_FORMAT, route.scenario, route.variant, source_key, request.filters.key(),
-        "s" if request.exclude_seen else "a",
+        "s" if _excludes_seen(request, config) else "a",
     )  # fmt: skip
     field_name = "" if warming else cache.impression_field(route.scenario, route.experiment_id, route.variant)
     lookup = cache.lookup_plan(
@@ -123,6 +124,10 @@ def plan(request: CustomerRequest, *, warming: bool = False) -> CustomerPlan:
     )
     declined = not request.personal or config.declines(request.customer_id)
     return CustomerPlan(config, route, version, lookup, declined)
+
+
+def _excludes_seen(request: CustomerRequest, config: ServingConfig) -> bool:
+    return config.exclude_seen if request.exclude_seen is None else request.exclude_seen
 
 
 def _replan(request: CustomerRequest, *, warming: bool) -> tuple[CustomerPlan, cache.Lookup]:
@@ -239,16 +244,25 @@ def _compute_for_customer(
     items: list[tuple[str, float]] = []
     seen: set[str] = set()
     kind = route.source.get("kind")
+    exclude_seen = _excludes_seen(request, config)
+    # Where the store recommends what customers already had: their own items first (buy again),
+    # then the model's or popularity's (docs/adr/0007).
+    own: list[tuple[str, float]] = []
+    if not exclude_seen and not declined and kind not in {"popularity", "trending"}:
+        own = _buy_again(request.customer_id, request.filters, _weights_of(weights), candidates)
     if kind == "trending":
         items = _trending(request.tenant_id, candidates, request.filters, set())
     elif model is not None and not declined:
         vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, _weights_of(weights))
         if vector is not None or history is not None:
-            items = _score(model, vector=vector, history=history, exclude=seen if request.exclude_seen else set(),
+            items = _score(model, vector=vector, history=history,
+                           exclude=seen if exclude_seen else {item for item, _s in own},
                            filters=request.filters, k=candidates)  # fmt: skip
     # A popularity or trending source is what the scenario or variant asks for: not a fallback.
     strategy = "popularity" if kind in {"popularity", "trending"} else "model" if items else "fallback"
-    if not request.exclude_seen or declined:
+    if own:
+        items = _ahead(own, items)[:candidates]
+    if not exclude_seen or declined:
         seen = set()
     elif not seen:
         seen = _seen_without_model(request.tenant_id, request.customer_id)
@@ -482,6 +496,31 @@ def _top_up(  # noqa: PLR0917 - internal; positional reads naturally at its call
         floor = items[-1][1]
         extra = [(item, floor - TOP_UP_STEP * rank) for rank, (item, _score) in enumerate(extra, start=1)]
     return items + extra
+
+
+def _ahead(first: list[tuple[str, float]], rest: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    """``first`` (scored 0-1) above ``rest``: its scores lifted past rest's best, so that the
+    list's scores still descend."""
+    if not rest:
+        return first
+    lift = max(rest[0][1], 0.0)
+    taken = {item for item, _score in first}
+    return [(item, lift + score) for item, score in first] + [pair for pair in rest if pair[0] not in taken]
+
+
+def _buy_again(customer_id: str, filters: Filters, weights: EventSettings, limit: int) -> list[tuple[str, float]]:
+    """The customer's own items (of their latest events), most interacted-with first (summed
+    event weights; ties: the most recent first), scored as a share of the first."""
+    totals: dict[str, float] = {}
+    latest: dict[str, float] = {}
+    for item, kind, value, timestamp in catalog_selectors.customer_recent_events(
+        external_id=customer_id, limit=RECENT_FOR_BUY_AGAIN
+    ):
+        totals[item] = totals.get(item, 0.0) + weights.weight(kind, value)
+        latest[item] = max(latest.get(item, 0.0), timestamp.timestamp())
+    ranked = sorted((item for item, total in totals.items() if total > 0), key=lambda i: (-totals[i], -latest[i]))
+    kept = _keep_matching([(item, totals[item]) for item in ranked], filters)  # deleted ones are not read
+    return _relative(kept[:limit])
 
 
 def _seen_without_model(tenant_id: int, customer_id: str) -> set[str]:

@@ -15,6 +15,7 @@ import scipy.sparse as sp
 from django.db import connection, transaction
 
 from catalog.contracts import RATING_VALUE_EPSILON, RATING_VALUE_LIMIT
+from catalog.event_settings import PURCHASE
 from catalog.models import Customer, Event, Item
 
 CHUNK = 200_000
@@ -28,12 +29,17 @@ class EventArrays:
     items: np.ndarray  # int64 internal item ids
     weights: np.ndarray  # float32
     times: np.ndarray  # float64 unix seconds
+    purchases: np.ndarray | None = None  # bool: which events are purchases (None: not known)
 
     def __len__(self) -> int:
         return int(self.customers.shape[0])
 
     def take(self, mask: np.ndarray) -> EventArrays:
-        return EventArrays(self.customers[mask], self.items[mask], self.weights[mask], self.times[mask])
+        purchases = self.purchases[mask] if self.purchases is not None else None
+        return EventArrays(self.customers[mask], self.items[mask], self.weights[mask], self.times[mask], purchases)
+
+    def reweighted(self, weights: np.ndarray) -> EventArrays:
+        return EventArrays(self.customers, self.items, weights, self.times, self.purchases)
 
 
 @dataclass
@@ -70,7 +76,8 @@ def extract_events(weights: Mapping[str, float]) -> EventArrays:
     """All events of the current tenant with a non-zero weight, on items that are not deleted."""
     weight_sql, params = _weight_sql(weights)
     query = (
-        f"SELECT e.customer_id, e.item_id, {weight_sql} AS w, EXTRACT(EPOCH FROM e.timestamp)::float8 "  # noqa: S608
+        f"SELECT e.customer_id, e.item_id, {weight_sql} AS w, EXTRACT(EPOCH FROM e.timestamp)::float8, "  # noqa: S608
+        f"(e.type = '{PURCHASE}')::int "
         f"FROM {Event._meta.db_table} e JOIN {Item._meta.db_table} i ON i.id = e.item_id "
         f"WHERE i.deleted_at IS NULL"
     )
@@ -87,12 +94,18 @@ def extract_events(weights: Mapping[str, float]) -> EventArrays:
                 chunks.append(np.array(rows, dtype=np.float64))
     if not chunks:
         empty = np.zeros(0)
-        return EventArrays(empty.astype(np.int64), empty.astype(np.int64), empty.astype(np.float32), empty)
+        return EventArrays(
+            empty.astype(np.int64), empty.astype(np.int64), empty.astype(np.float32), empty, empty.astype(bool)
+        )
     data = np.concatenate(chunks)
     keep = data[:, 2] != 0
     data = data[keep]
     return EventArrays(
-        data[:, 0].astype(np.int64), data[:, 1].astype(np.int64), data[:, 2].astype(np.float32), data[:, 3]
+        data[:, 0].astype(np.int64),
+        data[:, 1].astype(np.int64),
+        data[:, 2].astype(np.float32),
+        data[:, 3],
+        data[:, 4] > 0,
     )
 
 
@@ -102,7 +115,7 @@ def apply_time_decay(events: EventArrays, half_life_days: float | None, now: flo
         return events
     reference = now if now is not None else float(events.times.max())
     factor = np.exp2(-(reference - events.times) / (half_life_days * 86400.0)).astype(np.float32)
-    return EventArrays(events.customers, events.items, events.weights * factor, events.times)
+    return events.reweighted(events.weights * factor)
 
 
 @dataclass
@@ -144,3 +157,25 @@ def external_ids(indexer: Indexer) -> tuple[np.ndarray, np.ndarray]:
     customers = np.array([customer_map[int(i)] for i in indexer.customer_ids], dtype=object)
     items = np.array([item_map[int(i)] for i in indexer.item_ids], dtype=object)
     return customers, items
+
+
+# Repeats are "common" from this share on (one interaction in five a return): evaluation then
+# counts them and the default scenario recommends items a customer already had (ADR 0007).
+REPEAT_AWARE_RATE = 0.2
+
+
+def repeat_rate(events: EventArrays) -> float:
+    """How often customers buy again what they bought before: of the distinct (customer, item,
+    day) purchases, the share on a day after the customer's first purchase of that item. 0 where
+    every pair is one event (ratings); high for groceries bought every week. Stores that send no
+    purchases are measured on all their events with a positive weight."""
+    keep = events.weights > 0
+    if events.purchases is not None and events.purchases.any():
+        keep &= events.purchases
+    positive = events.take(keep)
+    if len(positive) == 0:
+        return 0.0
+    days = np.floor(positive.times / 86400.0).astype(np.int64)
+    triples = np.unique(np.stack([positive.customers, positive.items, days]), axis=1).shape[1]
+    pairs = np.unique(np.stack([positive.customers, positive.items]), axis=1).shape[1]
+    return float((triples - pairs) / triples)

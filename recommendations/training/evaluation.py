@@ -1,8 +1,9 @@
 """Offline metrics with their standard definitions, over a full ranking of all items.
 
 For each evaluated customer (at least one training and one test item), every item is scored,
-the customer's training items are removed, and the top of the ranking is compared with the
-customer's held-out items (binary relevance):
+the customer's ``exclude`` items are removed (their training items; none where repeats count,
+see ``split``), and the top of the ranking is compared with the customer's held-out items
+(binary relevance):
 
 - precision@K = hits in the top K / K  (not divided by min(K, |test|) as implicit's helper does)
 - recall@K = hits in the top K / |test|
@@ -37,9 +38,17 @@ def top_k(scores: np.ndarray, exclude: sp.csr_matrix, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def evaluate(scorer: Scorer, train: sp.csr_matrix, test: sp.csr_matrix, users: np.ndarray) -> dict[str, float]:
-    """NDCG@10, precision@10, recall@10/20, MAP@10, coverage@10 over ``users``."""
-    n_items = train.shape[1]
+def evaluate(
+    scorer: Scorer,
+    exclude: sp.csr_matrix,
+    test: sp.csr_matrix,
+    users: np.ndarray,
+    *,
+    per_customer: list[float] | None = None,
+) -> dict[str, float]:
+    """NDCG@10, precision@10, recall@10/20, MAP@10, coverage@10 over ``users``; each customer's
+    NDCG@10 is appended to ``per_customer`` if given (for paired confidence intervals)."""
+    n_items = exclude.shape[1]
     if len(users) == 0:
         return {"users": 0}
     discounts = 1.0 / np.log2(np.arange(2, K_MAX + 2))
@@ -47,7 +56,7 @@ def evaluate(scorer: Scorer, train: sp.csr_matrix, test: sp.csr_matrix, users: n
     recommended = np.zeros(n_items, dtype=bool)
     for start in range(0, len(users), BATCH):
         batch = users[start : start + BATCH]
-        top = top_k(scorer(batch), train[batch], K_MAX)
+        top = top_k(scorer(batch), exclude[batch], K_MAX)
         relevant = test[batch]
         hits = np.asarray(relevant[np.arange(len(batch))[:, None], top].todense()) > 0  # [b, K_MAX]
         n_relevant = np.diff(relevant.indptr).astype(np.float64)
@@ -55,6 +64,8 @@ def evaluate(scorer: Scorer, train: sp.csr_matrix, test: sp.csr_matrix, users: n
         dcg = (h10 * discounts[:10]).sum(axis=1)
         ideal = np.array([discounts[: int(min(10, n))].sum() for n in n_relevant])
         sums["ndcg@10"] += float((dcg / ideal).sum())
+        if per_customer is not None:
+            per_customer.extend((dcg / ideal).tolist())
         sums["precision@10"] += float((h10.sum(axis=1) / 10).sum())
         sums["recall@10"] += float((h10.sum(axis=1) / n_relevant).sum())
         sums["recall@20"] += float((hits.sum(axis=1) / n_relevant).sum())

@@ -1,5 +1,6 @@
-"""The training pipeline: extract → split → (tune on validation) → train → evaluate against
-popularity → refit on all data. Export and verification follow in ``export`` / ``artifacts``.
+"""The training pipeline: extract → measure repeats → split → choose the recipe on validation
+(within a time budget) → train → evaluate against what the store serves without a model →
+refit on all data. Export and verification follow in ``export`` / ``artifacts``.
 
 Every stage is timed and reports progress; the same code runs in the Celery task and in
 ``bench/quality.py``.
@@ -18,7 +19,9 @@ import numpy as np
 
 from recommendations.training import algorithms
 from recommendations.training.algorithms import Fitted, history_vector
+from recommendations.training.baselines import fallback_scorer, repeat_first
 from recommendations.training.data import (
+    REPEAT_AWARE_RATE,
     EventArrays,
     Indexer,
     Interactions,
@@ -26,14 +29,18 @@ from recommendations.training.data import (
     build_matrix,
     external_ids,
     extract_events,
+    repeat_rate,
 )
 from recommendations.training.evaluation import evaluate
-from recommendations.training.split import Split, random_split, time_split, validation_split
+from recommendations.training.split import Split, customer_split, holdout_split, random_split, validation_split
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[str, int], None]  # (stage, percent)
 AUTO_CANDIDATES = ("als", "bpr", "itemknn_bm25", "ease")
+# Parameter sets tried per candidate when tuning (its defaults first, then a seeded sample of its
+# search space), within the time budget.
+MAX_CONFIGS = 12
 # What a candidate recipe may fail with on data it cannot handle (a catalog too large, memory,
 # a singular matrix): skipped by `auto`.
 CANDIDATE_FAILURES: tuple[type[BaseException], ...] = (ValueError, MemoryError, np.linalg.LinAlgError)
@@ -49,8 +56,10 @@ class PipelineOptions:
     algorithm: str = "als"
     params: Mapping[str, Any] = field(default_factory=dict)  # overrides for the algorithm
     tune: bool = False
+    tuning_budget_seconds: float | None = None  # the search stops trying parameters after this
     holdout: float = 0.2
-    protocol: str = "time"  # time | random
+    protocol: str = "time"  # time (falling back to customer, see split.holdout_split) | customer | random
+    repeat_aware: bool | None = None  # whether repeats count in evaluation; None: the store's repeat rate
     seed: int = 42
     half_life_days: float | None = None
     binarize: bool = False  # every interaction counts 1 (e.g. ratings taken as implicit feedback)
@@ -122,7 +131,7 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
             events = extract_events(options.weights)
         events = apply_time_decay(events, options.half_life_days)
         if options.binarize:
-            events = EventArrays(events.customers, events.items, np.ones(len(events), np.float32), events.times)
+            events = events.reweighted(np.ones(len(events), np.float32))
         indexer = Indexer.of(events)
         matrix = build_matrix(events, indexer)
         if options.binarize:
@@ -139,13 +148,21 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
 
     progress("splitting", 15)
     with clock.stage("split"):
-        split = (
-            time_split(events, options.holdout)
-            if options.protocol == "time"
-            else random_split(matrix, indexer, options.holdout, options.seed)
-        )
+        rate = repeat_rate(events)
+        repeats = options.repeat_aware if options.repeat_aware is not None else rate >= REPEAT_AWARE_RATE
+        counts["repeat_rate"] = round(rate, 4)
+        counts["repeat_aware"] = bool(repeats)
+        if options.protocol == "time":
+            split = holdout_split(events, options.holdout, options.seed, repeats=repeats)
+        elif options.protocol == "customer":
+            split = customer_split(events, options.holdout, options.seed, repeats=repeats)
+        else:
+            split = random_split(matrix, indexer, options.holdout, options.seed)
     if len(split.test_users) == 0:
-        raise InsufficientData("no customer has both training events and later events to evaluate on")
+        raise InsufficientData(
+            "no customer has both training events and held-out events to evaluate on "
+            "(every customer needs two or more events)"
+        )
 
     progress("choosing parameters", 20)
     tuning: dict[str, Any] = {}
@@ -184,16 +201,22 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
 def _holdout_metrics(
     options: PipelineOptions, split: Split, model: Fitted, algorithm: str, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """The model, popularity and (when asked) the active version's recipe, on the same holdout."""
+    """The model, what the store serves without one (``fallback``), plain popularity and (when
+    asked) the active version's recipe, on the same holdout and protocol."""
     users = _sample(split.test_users, options.max_evaluation_customers, options.seed)
     history = history_vector(split.train)
     metrics: dict[str, Any] = {
         "protocol": split.protocol,
+        "holdout": split.kind,
+        "repeats_count": split.repeats,
         "holdout_customers": len(split.test_users),
-        "model": evaluate(lambda rows: model.score(rows, history), split.train, split.test, users),
+        "model": evaluate(_served(split, model, history), split.exclude, split.test, users),
     }
+    fallback_name, fallback = fallback_scorer(split)
+    metrics["fallback"] = {"name": fallback_name, **evaluate(fallback, split.exclude, split.test, users)}
     baseline = algorithms.fit("popularity", split.train, {})
-    metrics["popularity"] = evaluate(lambda rows: baseline.score(rows, history), split.train, split.test, users)
+    # Plain all-time counts, for reference (never after the customer's own items).
+    metrics["popularity"] = evaluate(lambda rows: baseline.score(rows, history), split.exclude, split.test, users)
     metrics["active"] = None
     if options.compare_with is not None:
         active_algorithm, active_params = options.compare_with
@@ -205,7 +228,7 @@ def _holdout_metrics(
             except CANDIDATE_FAILURES as exc:  # the active recipe no longer fits the data
                 logger.warning("the active version's recipe could not be evaluated: %s", exc)
             else:
-                metrics["active"] = evaluate(lambda rows: active.score(rows, history), split.train, split.test, users)
+                metrics["active"] = evaluate(_served(split, active, history), split.exclude, split.test, users)
     return metrics
 
 
@@ -228,7 +251,11 @@ def _choose(
     training part (the test part is never looked at). ``n_items``: the catalog the chosen
     recipe is refit on (all the data), which a candidate must be able to handle. With ``auto``,
     a candidate that cannot (EASE beyond EASE_MAX_ITEMS) or that fails is skipped and said so
-    in ``tuning["skipped"]``, never fatal."""
+    in ``tuning["skipped"]``, never fatal.
+
+    Tuning tries each candidate's defaults first, then the others' parameter sets in turns (one
+    per candidate per round, at most MAX_CONFIGS each), and stops starting new fits once
+    ``tuning_budget_seconds`` have passed: a large store is tuned less finely, never for hours."""
     candidates = [options.algorithm] if options.algorithm != "auto" else list(AUTO_CANDIDATES)
     skipped: dict[str, str] = {}
     if options.algorithm == "auto" and n_items > algorithms.EASE_MAX_ITEMS and "ease" in candidates:
@@ -242,46 +269,98 @@ def _choose(
     if not options.tune and len(candidates) == 1:
         return candidates[0], base[candidates[0]]
 
+    started = time.monotonic()
     validation = validation_split(split, options.holdout, options.seed)
     users = _sample(validation.test_users, options.max_evaluation_customers, options.seed)
     if len(users) == 0:
         logger.info("no validation users; using default parameters")
         name = candidates[0]
         return name, base[name]
-    history = history_vector(validation.train)
-    results: dict[str, dict[str, Any]] = {}
-    for position, name in enumerate(candidates):
-        configs = _grid(base[name], algorithms.SEARCH_SPACES[name]) if options.tune else [base[name]]
-        best_params, best_score = base[name], -1.0
-        try:
-            for params in configs:
-                model = algorithms.fit(name, validation.train, params, seed=options.seed)
-                score = evaluate(_scorer(model, history), validation.train, validation.test, users)["ndcg@10"]
-                if score > best_score:
-                    best_params, best_score = params, score
-        except CANDIDATE_FAILURES as exc:
-            # A candidate that cannot handle the data is left out, never fatal (unless it is the
-            # only one: the store asked for it by name).
-            if len(candidates) == 1:
-                raise
-            logger.warning("training candidate %s skipped: %s: %s", name, exc.__class__.__name__, exc)
-            skipped[name] = f"{exc.__class__.__name__}: {exc}"
-            continue
-        results[name] = {"params": best_params, "validation_ndcg@10": round(best_score, 5), "configs": len(configs)}
-        progress(f"tuning ({name})", 20 + int(35 * (position + 1) / len(candidates)))
+    queues = {
+        name: _configs(base[name], algorithms.SEARCH_SPACES[name], options.seed) if options.tune else [base[name]]
+        for name in candidates
+    }
+    budget = options.tuning_budget_seconds
+    deadline = started + budget if budget is not None else None
+    results, out_of_time = _search(queues, validation, users, skipped, progress, seed=options.seed, deadline=deadline)
     if not results:
         raise InsufficientData(
             "no candidate recipe could be trained: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
         )
     chosen = max(results, key=lambda name: results[name]["validation_ndcg@10"])
-    tuning.update({"protocol": validation.protocol, "candidates": results, "chosen": chosen, "tuned": options.tune})
+    tuning.update(
+        {
+            "protocol": validation.protocol,
+            "candidates": results,
+            "chosen": chosen,
+            "tuned": options.tune,
+            "searched": options.algorithm,  # what was asked for: retrains reuse the outcome
+            "seconds": round(time.monotonic() - started, 1),
+            "budget_seconds": budget,
+            "stopped_by_budget": out_of_time,
+        }
+    )
     if skipped:
         tuning["skipped"] = dict(skipped)
     return chosen, dict(results[chosen]["params"])
 
 
-def _scorer(model: Fitted, history: Any) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda rows: model.score(rows, history)
+def _search(
+    queues: dict[str, list[dict[str, Any]]],
+    validation: Split,
+    users: np.ndarray,
+    skipped: dict[str, str],
+    progress: Progress,
+    *,
+    seed: int,
+    deadline: float | None,
+) -> tuple[dict[str, dict[str, Any]], bool]:
+    """Each candidate's parameter sets in turns (its best on validation, per candidate), until
+    the deadline (the first set of each is always tried); whether the deadline stopped it."""
+    history = history_vector(validation.train)
+    candidates = list(queues)
+    results: dict[str, dict[str, Any]] = {}
+    for round_ in range(max(len(q) for q in queues.values())):
+        for name in candidates:
+            if name in skipped or round_ >= len(queues[name]):
+                continue
+            if round_ > 0 and deadline is not None and time.monotonic() > deadline:
+                return results, True
+            params = queues[name][round_]
+            try:
+                model = algorithms.fit(name, validation.train, params, seed=seed)
+                score = evaluate(_served(validation, model, history), validation.exclude, validation.test, users)[
+                    "ndcg@10"
+                ]
+            except CANDIDATE_FAILURES as exc:
+                # A candidate that cannot handle the data is left out, never fatal (unless it is
+                # the only one: the store asked for it by name).
+                if len(candidates) == 1:
+                    raise
+                logger.warning("training candidate %s skipped: %s: %s", name, exc.__class__.__name__, exc)
+                skipped[name] = f"{exc.__class__.__name__}: {exc}"
+                results.pop(name, None)
+                continue
+            best = results.setdefault(name, {"params": params, "validation_ndcg@10": -1.0, "configs": 0})
+            best["configs"] += 1
+            if score > best["validation_ndcg@10"]:
+                best["params"], best["validation_ndcg@10"] = params, round(score, 5)
+        progress(f"choosing parameters (round {round_ + 1})", min(54, 20 + 4 * (round_ + 1)))
+    return results, False
+
+
+def _configs(base: Mapping[str, Any], space: Mapping[str, list[Any]], seed: int) -> list[dict[str, Any]]:
+    """The defaults, then at most MAX_CONFIGS - 1 other parameter sets of the grid (seeded)."""
+    others = [config for config in _grid(base, space) if config != dict(base)]
+    rng = np.random.default_rng(seed)
+    picked = rng.permutation(len(others))[: MAX_CONFIGS - 1]
+    return [dict(base), *(others[i] for i in picked)]
+
+
+def _served(split: Split, model: Fitted, history: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """The model's scores as served: after the customer's own items where repeats count."""
+    scorer = lambda rows: model.score(rows, history)  # noqa: E731
+    return repeat_first(split.train, scorer) if split.repeats else scorer
 
 
 def _grid(base: Mapping[str, Any], space: Mapping[str, list[Any]]) -> list[dict[str, Any]]:

@@ -20,12 +20,39 @@ class TrainingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     algorithm: Algorithm = Field(
-        default="als", description="what to train; `auto` trains the candidates and keeps the best on validation"
+        default="auto", description="what to train; `auto` trains the candidates and keeps the best on validation"
     )
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="hyper-parameters per algorithm, overriding the defaults"
     )
-    tune: bool = Field(default=False, description="run the small hyper-parameter search on the validation split")
+    tune: bool = Field(
+        default=True, description="search hyper-parameters on a validation split (within the tuning budget)"
+    )
+    tuning_budget_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=86_400,
+        description="the search stops trying parameter sets after this long (each candidate's defaults are tried)",
+    )
+    retune_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="retrainings reuse the recipe a search chose; a new search runs after this many days",
+    )
+    retune_growth: float = Field(
+        default=1.0,
+        ge=0,
+        le=100,
+        description="… or once the events grew by this share since that search (1.0: doubled)",
+    )
+    exclude_seen: bool | Literal["auto"] = Field(
+        default="auto",
+        description=(
+            "whether recommendations leave out what a customer already had when a request does not say; "
+            "`auto`: leave it out unless the store's repeat rate (measured at training) is 20 % or more"
+        ),
+    )
     time_decay_half_life_days: float | None = Field(
         default=None, gt=0, le=3650, description="weigh older events down with this half-life (none: no decay)"
     )

@@ -200,6 +200,7 @@ def test_an_owner_changes_event_weights_and_the_retrain_schedule(fresh_tenant: T
     training = {
         "section": "training",
         "training-algorithm": "ease",
+        "training-exclude_seen": "false",
         "training-schedule_hour_utc": "",
         "training-retrain_growth": "0.5",
         "training-gate_tolerance": "0.05",
@@ -208,6 +209,7 @@ def test_an_owner_changes_event_weights_and_the_retrain_schedule(fresh_tenant: T
     assert owner.post("/dashboard/settings/", training).status_code == 302
     stored = Tenant.objects.get(pk=store.pk).settings["training"]
     assert stored["algorithm"] == "ease"
+    assert stored["exclude_seen"] is False  # "recommend them too"
     assert stored["schedule_hour_utc"] is None
     assert stored["auto_promote"] is False
     assert stored["keep_versions"] == 3

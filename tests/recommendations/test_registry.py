@@ -130,11 +130,13 @@ def test_cli_trains_lists_promotes_and_rolls_back(trained_store: TenantHandle, c
     call_command("model_list", "--tenant", trained_store.slug)
 
     out = capsys.readouterr().out
-    assert "version 1 (als): active" in out
-    assert "version 2 (itemknn_cosine) is active" in out
-    assert "version 1 (als) is active" in out
     with tenant_context(trained_store.tenant):
-        assert ModelVersion.objects.get(version=1).trigger == "cli"
+        first = ModelVersion.objects.get(version=1)
+    assert first.trigger == "cli"
+    assert first.algorithm == first.metrics["tuning"]["chosen"]  # the default `auto` chose it
+    assert f"version 1 ({first.algorithm}): active" in out
+    assert "version 2 (itemknn_cosine) is active" in out
+    assert f"version 1 ({first.algorithm}) is active" in out
 
 
 @pytest.mark.django_db

@@ -191,6 +191,7 @@ def test_tuning_chooses_on_validation_and_reports_candidates(taste: EventArrays)
     result = run(PipelineOptions(weights={}, algorithm="auto", tune=False, min_customers=5), events=taste)
 
     assert result.tuning["chosen"] == result.algorithm
+    assert result.tuning["searched"] == "auto"
     assert set(result.tuning["candidates"]) == {"als", "bpr", "itemknn_bm25", "ease"}
     best = max(result.tuning["candidates"].values(), key=lambda c: c["validation_ndcg@10"])
     assert best["validation_ndcg@10"] == result.tuning["candidates"][result.algorithm]["validation_ndcg@10"]
@@ -203,27 +204,52 @@ def test_too_little_data_is_refused_with_the_reason() -> None:
         run(PipelineOptions(weights={}), events=tiny)
 
 
+FALLBACK = {"name": "decayed popularity"}
+
+
 @pytest.mark.parametrize(
     ("metrics", "passed", "phrase"),
     [
-        ({"model": {"ndcg@10": 0.3}, "popularity": {"ndcg@10": 0.2}, "active": None}, True, "no version was active"),
         (
-            {"model": {"ndcg@10": 0.2}, "popularity": {"ndcg@10": 0.2}, "active": None},
+            {"model": {"ndcg@10": 0.3}, "fallback": {**FALLBACK, "ndcg@10": 0.2}, "active": None},
+            True,
+            "NDCG@10 0.3000 beats decayed popularity (0.2000) on the same holdout; no version was active",
+        ),
+        # A tie is not a win, and the reason names both figures.
+        (
+            {"model": {"ndcg@10": 0.2}, "fallback": {**FALLBACK, "ndcg@10": 0.2}, "active": None},
             False,
-            "does not beat popularity",
+            "NDCG@10 0.2000 does not beat what the store serves without a model (decayed popularity: 0.2000)",
+        ),
+        # Issue 20: plain popularity is not what the store serves; the decayed list is the yardstick.
+        (
+            {
+                "model": {"ndcg@10": 0.25},
+                "popularity": {"ndcg@10": 0.1},
+                "fallback": {**FALLBACK, "ndcg@10": 0.3},
+                "active": None,
+            },
+            False,
+            "does not beat what the store serves without a model (decayed popularity: 0.3000)",
         ),
         (
-            {"model": {"ndcg@10": 0.3}, "popularity": {"ndcg@10": 0.1}, "active": {"ndcg@10": 0.35}},
+            {"model": {"ndcg@10": 0.3}, "fallback": {**FALLBACK, "ndcg@10": 0.1}, "active": {"ndcg@10": 0.35}},
             False,
             "below the active",
         ),
         # Issue 19.15: a model at 0.00004 "beat" popularity's 0 while the reason said 0.0000 vs 0.0000.
         (
-            {"model": {"ndcg@10": 0.00004}, "popularity": {"ndcg@10": 0.0}, "active": None},
+            {"model": {"ndcg@10": 0.00004}, "fallback": {**FALLBACK, "ndcg@10": 0.0}, "active": None},
             False,
-            "NDCG@10 0.0000 does not beat popularity's 0.0000",
+            "NDCG@10 0.0000 does not beat what the store serves without a model (decayed popularity: 0.0000)",
         ),
-        ({"model": {"ndcg@10": 0.345}, "popularity": {"ndcg@10": 0.1}, "active": {"ndcg@10": 0.35}}, True, "holds up"),
+        (
+            {"model": {"ndcg@10": 0.345}, "fallback": {**FALLBACK, "ndcg@10": 0.1}, "active": {"ndcg@10": 0.35}},
+            True,
+            "holds up",
+        ),
+        # Versions trained before issue 20 have no fallback figure: popularity stands in.
+        ({"model": {"ndcg@10": 0.2}, "popularity": {"ndcg@10": 0.2}, "active": None}, False, "(popularity: 0.2000)"),
     ],
 )
 def test_release_gate(metrics, passed: bool, phrase: str) -> None:

@@ -64,7 +64,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description Personalised recommendations. Unknown customers (and stores without a model) get popular items, with `strategy: fallback`. `exclude_seen` (default true) leaves out what the customer already interacted with. A public key gets the personal list only with a valid `Shelfwise-Customer-Token` for the customer (minted by the store's server); without one, the non-personal answer, the same whether or not the customer exists. */
+        /** @description Personalised recommendations. Unknown customers (and stores without a model) get popular items, with `strategy: fallback`. `exclude_seen` leaves out what the customer already interacted with; unset, the store's default applies (yes, unless repeat purchases are common in the store: then a customer's own items come first, even without a model). A public key gets the personal list only with a valid `Shelfwise-Customer-Token` for the customer (minted by the store's server); without one, the non-personal answer, the same whether or not the customer exists. */
         get: operations["customer_recommendations"];
         put?: never;
         post?: never;
@@ -568,9 +568,9 @@ export interface components {
             exclude?: string[];
             /**
              * Exclude Seen
-             * @default true
+             * @default null
              */
-            exclude_seen?: boolean;
+            exclude_seen?: boolean | null;
             /** @default null */
             filters?: components["schemas"]["FilterBody"] | null;
             /**
@@ -927,6 +927,10 @@ export interface components {
             readonly requested_by: string;
             readonly options: unknown;
             readonly version: number | null;
+            /** @description once the job succeeded: whether its version was promoted (see `promotion_reason`) */
+            readonly promoted: boolean | null;
+            /** @description the release gate's reason, naming the figures it compared */
+            readonly promotion_reason: string | null;
             readonly error: string;
             readonly attempts: number;
             /** Format: date-time */
@@ -1761,7 +1765,7 @@ export interface operations {
                 count?: number;
                 /** @description comma-separated item ids to leave out (up to 100) */
                 exclude?: string;
-                /** @description leave out what the customer already interacted with */
+                /** @description leave out what the customer already interacted with; unset: the store's default (settings `training.exclude_seen`: yes, unless repeat purchases are common in the store) */
                 exclude_seen?: boolean;
                 /** @description comma-separated item fields to include: title, description, categories, price, currency, in_stock, properties */
                 fields?: string;

@@ -54,7 +54,8 @@ describe("models and recommendations", { skip: noLiveApi }, () => {
     assert.equal(done.progress, 100);
     assert.ok(polled.length >= 1);
     assert.equal(version.status, "active");
-    assert.equal(version.algorithm, "als");
+    assert.equal(done.promoted, true, done.promotion_reason ?? "");
+    assert.ok(["als", "bpr", "ease", "itemknn_cosine"].includes(version.algorithm), version.algorithm);
     assert.deepEqual(
       (await shelfwise.jobs.list()).map((job) => job.job_id),
       [queued.job_id],

@@ -368,7 +368,7 @@ class BatchRequest(TypedDict):
     scenario: NotRequired[str]
     count: NotRequired[int]
     exclude: NotRequired[list[ExcludeItem]]
-    exclude_seen: NotRequired[bool]
+    exclude_seen: NotRequired[bool | None]
     filters: NotRequired[FilterBody | None]
     customer_token: NotRequired[str | None]
     """
@@ -431,6 +431,14 @@ class JobOut(TypedDict):
     requested_by: str
     options: Any
     version: int | None
+    promoted: bool | None
+    """
+    once the job succeeded: whether its version was promoted (see `promotion_reason`)
+    """
+    promotion_reason: str | None
+    """
+    the release gate's reason, naming the figures it compared
+    """
     error: str
     attempts: int
     created_at: str
