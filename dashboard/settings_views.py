@@ -25,7 +25,7 @@ from catalog.services import usage
 from dashboard.access import actor_of, can_change, member_required, store_of
 from dashboard.forms import EventWeightsForm, InviteForm, JoinExistingForm, JoinNewForm, RoleForm, TrainingSettingsForm
 from dashboard.views import context_for
-from recommendations.selectors import trainings_in_window
+from recommendations.selectors import model_version_repeat_profile, trainings_in_window
 from recommendations.training.settings import TrainingSettings
 from shelfwise.http.login_throttle import LoginThrottled, password_attempt
 from tenants.models import ApiKey, Invitation, Membership, Tenant
@@ -130,6 +130,7 @@ def store_settings(request: HttpRequest) -> HttpResponse:
                 )
                 messages.success(request, f"Saved the {section} settings.{note}")
                 return redirect("dashboard:settings")
+    training_form.fields["exclude_seen"].help_text = _repeat_note(model_version_repeat_profile())
     if not can_change(request):
         for form in (events_form, training_form):
             for field in form.fields.values():
@@ -315,3 +316,13 @@ def join(request: HttpRequest, token: str) -> HttpResponse:
         "dashboard/join.html",
         {"store": store, "invitation": invitation, "form": form, "existing": existing is not None},
     )
+
+
+def _repeat_note(profile: dict[str, object] | None) -> str:
+    """What `automatic` means for this store now, from the repeat rate its last training measured."""
+    said = "when a request does not say (its exclude_seen parameter)"
+    if profile is None or profile.get("repeat_rate") is None:
+        return f"{said}; automatic decides once a training has measured how often shoppers buy again"
+    rate = float(profile["repeat_rate"])  # type: ignore[arg-type]
+    now = "kept: repeat purchases are common" if profile["repeat_aware"] else "left out"
+    return f"{said}; the last training measured a repeat rate of {rate:.0%}, so automatic means {now}"

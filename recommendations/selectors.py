@@ -57,6 +57,21 @@ def model_version_last_searched(*, name: str, searched: str, excluding: int | No
     return versions.order_by("-version").first()
 
 
+def model_version_repeat_profile(*, name: str = DEFAULT_MODEL) -> dict[str, object] | None:
+    """The repeat rate the latest training measured (``repeat_rate``, ``repeat_aware``), or None
+    before any training measured one."""
+    counts = (
+        ModelVersion.objects.filter(name=name, data_counts__has_key="repeat_aware")
+        .exclude(status=ModelVersion.Status.FAILED)
+        .order_by("-version")
+        .values_list("data_counts", flat=True)
+        .first()
+    )
+    if counts is None:
+        return None
+    return {"repeat_rate": counts.get("repeat_rate"), "repeat_aware": bool(counts.get("repeat_aware"))}
+
+
 def model_version_rollback_exists(*, name: str = DEFAULT_MODEL) -> bool:
     """Whether an earlier served version still has its files (a rollback is possible)."""
     return ModelVersion.objects.filter(

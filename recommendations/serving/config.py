@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from recommendations.models import ErasedCustomer, Experiment, ModelVersion, Scenario, erasure_hash
+from recommendations.selectors import model_version_repeat_profile
 from shelfwise.datastores.redis_client import redis_call, tenant_key
 
 logger = logging.getLogger(__name__)
@@ -188,13 +189,7 @@ def _exclude_seen(tenant_id: int) -> bool:
     setting = training_settings_for(tenant_id).exclude_seen
     if setting != "auto":
         return bool(setting)
-    measured = (
-        ModelVersion.objects.filter(name="default", data_counts__has_key="repeat_aware")
-        .exclude(status=ModelVersion.Status.FAILED)
-        .order_by("-version")
-        .values_list("data_counts", flat=True)
-        .first()
-    )
+    measured = model_version_repeat_profile()
     return not (measured or {}).get("repeat_aware", False)
 
 

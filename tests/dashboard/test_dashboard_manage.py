@@ -170,6 +170,7 @@ def test_an_owner_changes_event_weights_and_the_retrain_schedule(fresh_tenant: T
     page = owner.get("/dashboard/settings/")
     assert page.status_code == 200
     assert b'name="events-weight_purchase" value="10.0"' in page.content
+    assert b"automatic decides once a training has measured how often shoppers buy again" in page.content
 
     weights = {f"events-weight_{t}": w for t, w in {"view": 1, "add_to_cart": 4, "purchase": 10, "rating": 1}.items()}
     weights["events-weight_remove_from_cart"] = -2

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from recommendations.models import ModelVersion
+from tests.dashboard.test_dashboard import logged_in
 from tests.factories import load_taste_store, make_tenant, taste_events
 from tests.helpers import TenantHandle, train_now
 from tests.recommendations.test_model_selection import basket_store_rows, trend_store_rows
@@ -87,6 +88,9 @@ def test_a_repeat_heavy_store_recommends_a_customers_own_items_first(live_db: No
     assert version.data_counts["repeat_aware"] is True
     assert version.metrics["repeats_count"] is True
     assert "buy again" in version.metrics["fallback"]["name"]
+    rate = version.data_counts["repeat_rate"]
+    page = logged_in(store).get("/dashboard/settings/").content.decode()
+    assert f"measured a repeat rate of {rate:.0%}, so automatic means kept" in page  # what `auto` means here
     listed = [item["item_id"] for item in recommend(store, "c3")["items"]]
     assert set(listed[: len(staples)]) == staples  # the customer's staples first
     fresh = [item["item_id"] for item in recommend(store, "c3", exclude_seen="true")["items"]]
