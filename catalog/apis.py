@@ -110,6 +110,8 @@ class EventOut(OutputSerializer):
             "value",
             "timestamp",
             "recommendation_id",
+            "session_id",
+            "order_id",
             "properties",
             "received_at",
         ]

@@ -242,6 +242,12 @@ class EventIn(_Strict):
     recommendation_id: RecommendationId | None = Field(
         default=None, description="the recommendation this event follows from (attribution)"
     )
+    session_id: ExternalId | None = Field(
+        default=None, description="your id of the shopper's visit: events of one session belong together"
+    )
+    order_id: ExternalId | None = Field(
+        default=None, description="your id of the order (basket) a purchase belongs to: what was bought together"
+    )
     properties: Properties = Field(default_factory=dict)
 
 

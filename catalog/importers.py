@@ -9,7 +9,8 @@ Formats:
 - ``movielens`` — MovieLens ``u.data`` (user, item, rating, unix time; tab-separated) as
   ``rating`` events, or ``u.item`` as items with the genre flags as categories.
 - ``online-retail`` — the UCI Online Retail CSV (the demo store): invoice lines become
-  ``purchase`` events (quantity as value, unit price as a property, times in Europe/London);
+  ``purchase`` events (quantity as value, the invoice number as ``order_id``, unit price as a
+  property, times in Europe/London);
   lines without a customer, cancellations (invoices starting with ``C``), non-product codes
   (postage, fees, manual adjustments) and non-positive quantities are skipped and counted.
   As items: one per product code, titled with its most common description, priced at its most
@@ -229,6 +230,7 @@ def read_online_retail_events(path: Path) -> Iterator[SourceRow]:
                     "type": "purchase",
                     "value": quantity,
                     "timestamp": _retail_time(raw["InvoiceDate"]),
+                    "order_id": invoice,
                     "properties": {"unit_price": float(raw["UnitPrice"]), "country": raw["Country"].strip()},
                 },
             )

@@ -76,6 +76,10 @@ class Event(models.Model):
     timestamp = models.DateTimeField()
     # NULL (not "") when absent: the partial index below covers attributed events only.
     recommendation_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
+    # The visit and the order (basket) the event belongs to, when the store sends them: what
+    # was bought together. NULL when absent, as above.
+    session_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    order_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     properties = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField()
 

@@ -33,13 +33,14 @@ CUSTOMER_TABLE = Customer._meta.db_table
 
 _INSERT_SQL = f"""
 INSERT INTO {EVENT_TABLE}
-    (event_id, customer_id, item_id, type, value, timestamp, recommendation_id, properties, received_at)
-SELECT s.event_id, s.customer_id, s.item_id, s.type, s.value, s.ts, s.recommendation_id, s.properties::jsonb,
-       %(received_at)s
+    (event_id, customer_id, item_id, type, value, timestamp, recommendation_id, session_id, order_id, properties,
+     received_at)
+SELECT s.event_id, s.customer_id, s.item_id, s.type, s.value, s.ts, s.recommendation_id, s.session_id, s.order_id,
+       s.properties::jsonb, %(received_at)s
 FROM unnest(%(event_ids)b::text[], %(customer_ids)b::bigint[], %(item_ids)b::bigint[], %(types)b::text[],
             %(values)b::float8[], %(timestamps)b::timestamptz[], %(recommendation_ids)b::text[],
-            %(properties)b::text[])
-     AS s(event_id, customer_id, item_id, type, value, ts, recommendation_id, properties)
+            %(session_ids)b::text[], %(order_ids)b::text[], %(properties)b::text[])
+     AS s(event_id, customer_id, item_id, type, value, ts, recommendation_id, session_id, order_id, properties)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """  # noqa: S608 - the table name is ours
@@ -125,6 +126,8 @@ def events_ingest(*, rows: Sequence[Any], context: IngestContext) -> BatchResult
                     "values": [row.event.value for row in accepted],
                     "timestamps": [row.event.timestamp or context.now for row in accepted],
                     "recommendation_ids": [row.event.recommendation_id for row in accepted],
+                    "session_ids": [row.event.session_id for row in accepted],
+                    "order_ids": [row.event.order_id for row in accepted],
                     "properties": [
                         orjson.dumps(row.event.properties).decode() if row.event.properties else "{}"
                         for row in accepted

@@ -319,6 +319,35 @@ def test_bad_event_rows_are_reported_and_good_ones_stored(tenant_a: TenantHandle
     ]
 
 
+def test_events_carry_their_session_and_order_and_are_read_back_with_them(tenant_a: TenantHandle) -> None:
+    api = tenant_a.client()
+    rows = [
+        event(0, customer_id="basket", type="purchase", session_id="visit-7", order_id="order-1"),
+        event(1, customer_id="basket", type="purchase", order_id="order-1"),
+        event(2, customer_id="basket", type="view", session_id="visit-7"),
+        event(3, customer_id="basket"),  # neither: as before
+        event(4, customer_id="basket", order_id="has space"),
+        event(5, customer_id="basket", session_id="x" * 256),
+        event(6, customer_id="basket", order_id=17),
+    ]
+
+    body = api.post("/api/v1/events", {"events": rows}, format="json").json()
+
+    assert body["stored"] == 4
+    assert [(error["index"], error["field"], error["code"]) for error in body["errors"]] == [
+        (4, "order_id", "invalid_format"),
+        (5, "session_id", "too_long"),
+        (6, "order_id", "invalid_type"),
+    ]
+    read = {row["event_id"]: row for row in api.get("/api/v1/customers/basket/events").json()["results"]}
+    assert {key: (row["session_id"], row["order_id"]) for key, row in read.items()} == {
+        "e-0": ("visit-7", "order-1"),
+        "e-1": (None, "order-1"),
+        "e-2": ("visit-7", None),
+        "e-3": (None, None),
+    }
+
+
 def test_custom_event_type_after_settings_change(tenant_a: TenantHandle) -> None:
     api = tenant_a.client()
 

@@ -68,6 +68,8 @@ def test_online_retail_events_import_counts_and_is_idempotent(tenant_a: TenantHa
     )
     assert event.timestamp.isoformat() == "2010-12-01T08:26:00+00:00"  # 08:26 in London in winter is UTC
     assert event.properties == {"unit_price": 2.55, "country": "United Kingdom"}
+    assert event.order_id == "536365"  # the invoice: the basket it was bought in
+    assert Event.objects.filter(order_id="536365").count() == 7
 
 
 def test_online_retail_items_import(tenant_a: TenantHandle, retail_sample: Path) -> None:

@@ -708,6 +708,18 @@ export interface components {
              */
             recommendation_id?: string | null;
             /**
+             * Session Id
+             * @description your id of the shopper's visit: events of one session belong together
+             * @default null
+             */
+            session_id?: string | null;
+            /**
+             * Order Id
+             * @description your id of the order (basket) a purchase belongs to: what was bought together
+             * @default null
+             */
+            order_id?: string | null;
+            /**
              * Properties
              * @description Typed free-form attributes: strings, numbers, booleans, null, or lists of those.
              */
@@ -724,6 +736,8 @@ export interface components {
             /** Format: date-time */
             readonly timestamp: string;
             readonly recommendation_id: string | null;
+            readonly session_id: string | null;
+            readonly order_id: string | null;
             readonly properties: {
                 [key: string]: unknown;
             };

@@ -89,6 +89,14 @@ class EventIn(TypedDict):
     """
     the recommendation this event follows from (attribution)
     """
+    session_id: NotRequired[str | None]
+    """
+    your id of the shopper's visit: events of one session belong together
+    """
+    order_id: NotRequired[str | None]
+    """
+    your id of the order (basket) a purchase belongs to: what was bought together
+    """
     properties: NotRequired[dict[str, str | float | bool | list[str | float | bool | None] | None]]
     """
     Typed free-form attributes: strings, numbers, booleans, null, or lists of those.
@@ -102,6 +110,8 @@ class EventOut(TypedDict):
     value: float | None
     timestamp: str
     recommendation_id: str | None
+    session_id: str | None
+    order_id: str | None
     properties: dict[str, Any]
     received_at: str
 
