@@ -1,0 +1,147 @@
+"""The ranker's features, as code versioned with the ranker (docs/adr/0008).
+
+Every feature is computed from *aggregates* as of an instant — per item, per customer and per
+(customer, item): counts, first and last times, decayed sums — by ``feature_matrix``. Offline,
+``Aggregates.at`` reduces the events before a cut (point-in-time: nothing at or after the cut is
+seen); serving will read the same aggregates from Redis. Times become days or shares here,
+never epoch seconds: ONNX Runtime compares tree thresholds in float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from catalog.online_features import HALF_LIVES
+from recommendations.ranking.sources import CandidateTable
+from recommendations.training.data import EventArrays, Indexer
+
+FEATURES_VERSION = 1
+DAY = 86400.0
+ITEM_FEATURES = ("popular", "trending", "item_events_log", "item_age_days", "item_idle_days")
+CUSTOMER_FEATURES = ("customer_events_log", "customer_items_log", "customer_idle_days", "customer_tenure_days")
+PAIR_FEATURES = ("had_times", "had_days", "days_since_had", "repeat_interval_days", "repeat_due")
+
+
+def feature_names(sources: list[str]) -> list[str]:
+    """Each source's score and rank, then item, customer and customer × item features."""
+    return [
+        *(f"{name}_score" for name in sources),
+        *(f"{name}_rank" for name in sources),
+        *ITEM_FEATURES,
+        *CUSTOMER_FEATURES,
+        *PAIR_FEATURES,
+    ]
+
+
+@dataclass
+class Aggregates:
+    """What the features are made of, as of ``at`` (unix seconds), in the indexer's rows/columns."""
+
+    at: float
+    item_popular: np.ndarray  # decayed sums at ``at`` (30-day half-life)
+    item_trending: np.ndarray  # (1-day half-life)
+    item_events: np.ndarray
+    item_first: np.ndarray  # unix seconds; NaN: never
+    item_last: np.ndarray
+    customer_events: np.ndarray
+    customer_items: np.ndarray
+    customer_first: np.ndarray
+    customer_last: np.ndarray
+    pair_events: sp.csr_matrix  # customers × items
+    pair_days: sp.csr_matrix  # distinct days with an event
+    pair_first_day: sp.csr_matrix  # day number (unix days) + 1; 0: never
+    pair_last_day: sp.csr_matrix
+
+    @classmethod
+    def at_cut(cls, events: EventArrays, indexer: Indexer, at: float) -> Aggregates:
+        """Point-in-time: only the events strictly before ``at``."""
+        before = events.take(events.times < at)
+        rows, cols = indexer.rows(before.customers), indexer.cols(before.items)
+        n_customers, n_items = len(indexer.customer_ids), len(indexer.item_ids)
+        weights = np.maximum(before.weights, 0).astype(np.float64)
+        age = at - before.times
+
+        def extreme(index: np.ndarray, size: int, values: np.ndarray, pick: np.ufunc) -> np.ndarray:
+            out = np.full(size, np.nan)
+            if len(index):
+                start = np.full(size, np.inf if pick is np.minimum else -np.inf)
+                pick.at(start, index, values)
+                out = np.where(np.isfinite(start), start, np.nan)
+            return out
+
+        days = np.floor(before.times / DAY).astype(np.int64)
+        shape = (n_customers, n_items)
+        unique = np.unique(np.stack([rows, cols, days], axis=1), axis=0) if len(rows) else np.zeros((0, 3), np.int64)
+        ones = np.ones(len(unique))
+        pair_days = sp.csr_matrix((ones, (unique[:, 0], unique[:, 1])), shape=shape)
+        pair_days.sum_duplicates()
+        first_day, last_day = _pair_extremes(unique, shape)
+        pair_events = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
+        pair_events.sum_duplicates()
+        return cls(
+            at=at,
+            item_popular=np.bincount(cols, weights=weights * np.exp2(-age / HALF_LIVES["pop"]), minlength=n_items),
+            item_trending=np.bincount(cols, weights=weights * np.exp2(-age / HALF_LIVES["trend"]), minlength=n_items),
+            item_events=np.bincount(cols, minlength=n_items).astype(np.float64),
+            item_first=extreme(cols, n_items, before.times, np.minimum),
+            item_last=extreme(cols, n_items, before.times, np.maximum),
+            customer_events=np.bincount(rows, minlength=n_customers).astype(np.float64),
+            customer_items=np.diff(pair_events.indptr).astype(np.float64),
+            customer_first=extreme(rows, n_customers, before.times, np.minimum),
+            customer_last=extreme(rows, n_customers, before.times, np.maximum),
+            pair_events=pair_events,
+            pair_days=pair_days,
+            pair_first_day=first_day,
+            pair_last_day=last_day,
+        )
+
+
+def _pair_extremes(unique: np.ndarray, shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+    """Per (customer, item): first and last day (+1, so that 0 means never), from the distinct
+    (customer, item, day) rows sorted by customer, item, day (as np.unique returns them)."""
+    if len(unique) == 0:
+        return sp.csr_matrix(shape), sp.csr_matrix(shape)
+    starts = np.r_[0, np.flatnonzero(np.any(np.diff(unique[:, :2], axis=0) != 0, axis=1)) + 1]
+    ends = np.r_[starts[1:], len(unique)] - 1
+    first = sp.csr_matrix((unique[starts, 2] + 1.0, (unique[starts, 0], unique[starts, 1])), shape=shape)
+    last = sp.csr_matrix((unique[ends, 2] + 1.0, (unique[ends, 0], unique[ends, 1])), shape=shape)
+    return first, last
+
+
+def feature_matrix(table: CandidateTable, aggregates: Aggregates, sources: list[str]) -> np.ndarray:
+    """One float32 row of ``feature_names(sources)`` per candidate (NaN where unknown)."""
+    rows, items, at = table.rows, table.items, aggregates.at
+    top_popular = max(float(aggregates.item_popular.max(initial=0.0)), 1e-12)
+    top_trending = max(float(aggregates.item_trending.max(initial=0.0)), 1e-12)
+
+    def pair(matrix: sp.csr_matrix) -> np.ndarray:
+        return np.asarray(matrix[rows, items]).ravel().astype(np.float64) if len(rows) else np.zeros(0)
+
+    had_times, had_days = pair(aggregates.pair_events), pair(aggregates.pair_days)
+    first_day, last_day = pair(aggregates.pair_first_day) - 1, pair(aggregates.pair_last_day) - 1
+    today = at / DAY
+    had = had_times > 0
+    interval = np.where(had_days >= 2, (last_day - first_day) / np.maximum(had_days - 1, 1), np.nan)
+    since = np.where(had, today - last_day, np.nan)
+    columns = [
+        *(table.scores[name] for name in sources),
+        *(table.ranks[name].astype(np.float64) for name in sources),
+        aggregates.item_popular[items] / top_popular,
+        aggregates.item_trending[items] / top_trending,
+        np.log1p(aggregates.item_events[items]),
+        (at - aggregates.item_first[items]) / DAY,
+        (at - aggregates.item_last[items]) / DAY,
+        np.log1p(aggregates.customer_events[rows]),
+        np.log1p(aggregates.customer_items[rows]),
+        (at - aggregates.customer_last[rows]) / DAY,
+        (at - aggregates.customer_first[rows]) / DAY,
+        had_times,
+        had_days,
+        since,
+        interval,
+        np.where(interval > 0, since / np.where(interval > 0, interval, 1.0), np.nan),
+    ]
+    return np.column_stack(columns).astype(np.float32) if len(rows) else np.zeros((0, len(columns)), np.float32)
