@@ -27,6 +27,7 @@ WINDOWS = 7
 STEP = 0.05
 LABEL_SHARE = 0.2
 MAX_CUSTOMERS_PER_WINDOW = 3000
+NEGATIVES_PER_GROUP = 100
 
 FitCollaborative = Callable[[sp.csr_matrix], Fitted]
 
@@ -92,8 +93,9 @@ def two_stage_fit(
         labels = np.asarray(relevant[table.rows, table.items]).ravel() > 0
         sizes = table.group_sizes()
         positive = np.add.reduceat(labels, np.r_[0, np.cumsum(sizes)[:-1]]) > 0 if len(sizes) else np.zeros(0, bool)
-        keep = np.repeat(positive, sizes)
-        blocks.append((features[keep], labels[keep].astype(np.float64), sizes[positive]))
+        keep = np.repeat(positive, sizes) & _some_negatives(labels, sizes, rng)
+        kept_sizes = np.add.reduceat(keep, np.r_[0, np.cumsum(sizes)[:-1]])[positive] if len(sizes) else sizes
+        blocks.append((features[keep], labels[keep].astype(np.float64), kept_sizes))
         report.append(
             {
                 "quantile": quantile,
@@ -108,6 +110,20 @@ def two_stage_fit(
     groups = np.concatenate([block[2] for block in blocks])
     ranker = ranker_fit(features, labels, groups, feature_names=feature_names(names), seed=seed)
     return TwoStage(ranker, names, report)
+
+
+def _some_negatives(labels: np.ndarray, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Every positive row, and at most NEGATIVES_PER_GROUP of each group's negatives (seeded):
+    boosting time grows with rows, and the ranking is learnt from the pairs around the positives."""
+    keep = labels.astype(bool).copy()
+    start = 0
+    for size in sizes.tolist():
+        negatives = np.flatnonzero(~labels[start : start + size]) + start
+        if len(negatives) > NEGATIVES_PER_GROUP:
+            negatives = rng.choice(negatives, size=NEGATIVES_PER_GROUP, replace=False)
+        keep[negatives] = True
+        start += size
+    return keep
 
 
 def two_stage_scorer(
