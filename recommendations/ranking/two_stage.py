@@ -21,7 +21,7 @@ from recommendations.ranking.sources import CandidateTable, Source, SourceContex
 from recommendations.training.algorithms import Fitted
 from recommendations.training.baskets import co_occurrence
 from recommendations.training.data import EventArrays, Indexer, build_matrix
-from recommendations.training.split import _relevance
+from recommendations.training.split import _relevance, customer_holdout_mask
 
 WINDOWS = 7
 STEP = 0.05
@@ -64,32 +64,59 @@ def context_at(
 
 
 def candidates_and_features(
-    context: SourceContext, events: EventArrays, rows: np.ndarray, sources: list[Source]
+    context: SourceContext, rows: np.ndarray, sources: list[Source]
 ) -> tuple[CandidateTable, np.ndarray]:
+    """Candidates and their features from exactly what the sources know (never a label)."""
     table = gather(context, rows, sources)
-    aggregates = Aggregates.at_cut(events, context.indexer, context.at)
+    aggregates = Aggregates.at_cut(context.events, context.indexer, context.at)
     return table, feature_matrix(table, aggregates, [source.name for source in sources])
 
 
+def _label_windows(
+    events: EventArrays, indexer: Indexer, *, repeats: bool, fit: FitCollaborative | None, protocol: str, seed: int
+) -> list[tuple[float, SourceContext, EventArrays]]:
+    """(window, what the sources know, the events that label it). ``time``: the stacked cuts;
+    ``customer``: one per-customer holdout (a seeded 20 % of each customer's events label the
+    rest) — where time cannot separate the data (ADR 0007), the same protocol as the holdout."""
+    if protocol == "customer":
+        held = customer_holdout_mask(events, LABEL_SHARE, seed)
+        context = context_at(events.take(~held), indexer, float(events.times.max()) + 1.0, repeats, fit)
+        return [(0.0, context, events.take(held))]
+    return [
+        (
+            quantile,
+            context_at(events, indexer, cut, repeats, fit),
+            events.take((events.times >= cut) & (events.times < end)),
+        )
+        for quantile, cut, end in window_cuts(events)
+    ]
+
+
 def two_stage_fit(
-    events: EventArrays, indexer: Indexer, *, repeats: bool, fit: FitCollaborative | None, seed: int = 7
+    events: EventArrays,
+    indexer: Indexer,
+    *,
+    repeats: bool,
+    fit: FitCollaborative | None,
+    protocol: str = "time",
+    seed: int = 7,
 ) -> TwoStage:
-    """The ranker, trained on the stacked windows of ``events`` (the training part only)."""
+    """The ranker, trained on labelled windows of ``events`` (the training part only)."""
     sources = default_sources()
     names = [source.name for source in sources]
     blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     report = []
     rng = np.random.default_rng(seed)
-    for quantile, cut, end in window_cuts(events):
-        context = context_at(events, indexer, cut, repeats, fit)
-        later = events.take((events.times >= cut) & (events.times < end))
+    for quantile, context, later in _label_windows(
+        events, indexer, repeats=repeats, fit=fit, protocol=protocol, seed=seed
+    ):
         relevant = _relevance(build_matrix(later, indexer), context.matrix, repeats=repeats)
         rows = np.flatnonzero((np.diff(relevant.indptr) > 0) & (np.diff(context.matrix.indptr) > 0))
         if len(rows) > MAX_CUSTOMERS_PER_WINDOW:
             rows = np.sort(rng.choice(rows, size=MAX_CUSTOMERS_PER_WINDOW, replace=False))
         if len(rows) == 0:
             continue
-        table, features = candidates_and_features(context, events, rows, sources)
+        table, features = candidates_and_features(context, rows, sources)
         labels = np.asarray(relevant[table.rows, table.items]).ravel() > 0
         sizes = table.group_sizes()
         positive = np.add.reduceat(labels, np.r_[0, np.cumsum(sizes)[:-1]]) > 0 if len(sizes) else np.zeros(0, bool)
@@ -136,7 +163,7 @@ def two_stage_scorer(
 
     def score(rows: np.ndarray) -> np.ndarray:
         out = np.full((len(rows), len(indexer.item_ids)), -1e9, dtype=np.float64)
-        table, features = candidates_and_features(context, events, np.asarray(rows), sources)
+        table, features = candidates_and_features(context, np.asarray(rows), sources)
         if len(table):
             position = np.searchsorted(np.asarray(rows), table.rows) if _sorted(rows) else _positions(rows, table.rows)
             out[position, table.items] = model.ranker.predict(features)

@@ -99,11 +99,9 @@ def time_split(events: EventArrays, holdout: float, *, repeats: bool = False) ->
     return Split(train, test, indexer, protocol, cut, train_events, repeats, "time")
 
 
-def customer_split(events: EventArrays, holdout: float, seed: int, *, repeats: bool = False, reason: str = "") -> Split:
-    """Hold out a seeded random ``holdout`` share of each customer's events (at least one of
-    every customer with two or more events; customers with one event only train)."""
-    if len(events) == 0:
-        raise ValueError("no events")
+def customer_holdout_mask(events: EventArrays, holdout: float, seed: int) -> np.ndarray:
+    """Which events a per-customer holdout holds out: a seeded ``holdout`` share of each
+    customer's events (at least one of every customer with two or more; none of the others)."""
     rng = np.random.default_rng(seed)
     order = np.lexsort((rng.random(len(events)), events.customers))  # customers, shuffled within
     customers = events.customers[order]
@@ -113,6 +111,15 @@ def customer_split(events: EventArrays, holdout: float, seed: int, *, repeats: b
     held_per_customer = np.where(sizes >= 2, np.maximum(1, np.floor(sizes * holdout)), 0).astype(np.int64)
     held = np.zeros(len(events), dtype=bool)
     held[order] = position < np.repeat(held_per_customer, sizes)
+    return held
+
+
+def customer_split(events: EventArrays, holdout: float, seed: int, *, repeats: bool = False, reason: str = "") -> Split:
+    """Hold out a seeded random ``holdout`` share of each customer's events (at least one of
+    every customer with two or more events; customers with one event only train)."""
+    if len(events) == 0:
+        raise ValueError("no events")
+    held = customer_holdout_mask(events, holdout, seed)
     train_events, test_events = events.take(~held), events.take(held)
     train, test, indexer = _from_events(train_events, test_events, repeats=repeats)
     protocol = f"per-customer holdout of {holdout:.0%} of each customer's events (seed {seed})"

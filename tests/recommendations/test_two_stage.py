@@ -10,7 +10,13 @@ import scipy.sparse as sp
 
 from recommendations.ranking.features import Aggregates, feature_matrix, feature_names
 from recommendations.ranking.sources import SourceContext, default_sources, gather
-from recommendations.ranking.two_stage import two_stage_fit, two_stage_scorer, window_cuts
+from recommendations.ranking.two_stage import (
+    _label_windows,
+    candidates_and_features,
+    two_stage_fit,
+    two_stage_scorer,
+    window_cuts,
+)
 from recommendations.training import algorithms
 from recommendations.training.baskets import co_occurrence
 from recommendations.training.data import EventArrays, Indexer
@@ -110,3 +116,22 @@ def test_a_ranker_trained_on_a_repeat_heavy_store_ranks_only_candidates_and_lear
     ranked = (scores > -1e9).sum(axis=1)
     assert (ranked > 0).all()
     assert (ranked < len(indexer.item_ids)).any()  # only candidates are scored
+
+
+def test_on_the_per_customer_protocol_the_labels_are_never_what_the_features_see() -> None:
+    """Where time cannot separate the data, a seeded 20 % of each customer's events label the
+    rest: the sources and the features see only the rest."""
+    arrays = arrays_from_rows(basket_store_rows(customers=40, weeks=6))
+    arrays.baskets = np.arange(len(arrays), dtype=np.int64)
+    indexer = Indexer.of(arrays)
+
+    [(_window, context, labels)] = _label_windows(arrays, indexer, repeats=True, fit=None, protocol="customer", seed=5)
+
+    assert len(context.events) + len(labels) == len(arrays)
+    seen = set(context.events.baskets.tolist())
+    assert not seen & set(labels.baskets.tolist())
+    assert set(np.unique(labels.customers)) <= set(np.unique(context.events.customers))
+    rows = indexer.rows(np.unique(labels.customers))
+    _table, features = candidates_and_features(context, rows, default_sources())
+    had = feature_names([source.name for source in default_sources()]).index("had_times")
+    assert features[:, had].sum() == context.counts[rows].sum()  # counted from the rest only
