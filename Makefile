@@ -45,6 +45,7 @@ test: install
 bench: install  ## benchmarks (each prints its figures next to a baseline from the same run)
 	$(PY) bench/ingest.py
 	$(PY) bench/quality.py
+	$(PY) bench/ranker.py
 	$(PY) bench/serving.py
 
 soak: install  ## errors, p99 and memory per minute under steady mixed traffic
