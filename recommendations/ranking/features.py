@@ -16,6 +16,7 @@ import scipy.sparse as sp
 
 from catalog.online_features import HALF_LIVES
 from recommendations.ranking.sources import CandidateTable
+from recommendations.training.baselines import decayed_sums
 from recommendations.training.data import EventArrays, Indexer
 
 FEATURES_VERSION = 1
@@ -61,8 +62,6 @@ class Aggregates:
         before = events.take(events.times < at)
         rows, cols = indexer.rows(before.customers), indexer.cols(before.items)
         n_customers, n_items = len(indexer.customer_ids), len(indexer.item_ids)
-        weights = np.maximum(before.weights, 0).astype(np.float64)
-        age = at - before.times
 
         def extreme(index: np.ndarray, size: int, values: np.ndarray, pick: np.ufunc) -> np.ndarray:
             out = np.full(size, np.nan)
@@ -83,8 +82,8 @@ class Aggregates:
         pair_events.sum_duplicates()
         return cls(
             at=at,
-            item_popular=np.bincount(cols, weights=weights * np.exp2(-age / HALF_LIVES["pop"]), minlength=n_items),
-            item_trending=np.bincount(cols, weights=weights * np.exp2(-age / HALF_LIVES["trend"]), minlength=n_items),
+            item_popular=decayed_sums(before, indexer, at, HALF_LIVES["pop"]),
+            item_trending=decayed_sums(before, indexer, at, HALF_LIVES["trend"]),
             item_events=np.bincount(cols, minlength=n_items).astype(np.float64),
             item_first=extreme(cols, n_items, before.times, np.minimum),
             item_last=extreme(cols, n_items, before.times, np.maximum),

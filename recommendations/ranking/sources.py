@@ -22,6 +22,7 @@ import scipy.sparse as sp
 
 from catalog.online_features import HALF_LIVES
 from recommendations.training.algorithms import Fitted, history_vector, similar_items
+from recommendations.training.baselines import decayed_sums
 from recommendations.training.data import EventArrays, Indexer, build_matrix
 
 RECENT_ITEMS = 10  # the customer's latest distinct items that seed neighbours and bought-together
@@ -60,9 +61,7 @@ class SourceContext:
         )
 
     def decayed_popularity(self, half_life_seconds: float) -> np.ndarray:
-        decay = np.exp2(-(self.at - self.events.times) / half_life_seconds)
-        weights = np.maximum(self.events.weights, 0) * decay
-        return np.bincount(self.indexer.cols(self.events.items), weights=weights, minlength=self.matrix.shape[1])
+        return decayed_sums(self.events, self.indexer, self.at, half_life_seconds)
 
 
 @dataclass(frozen=True)

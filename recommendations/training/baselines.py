@@ -19,21 +19,27 @@ import numpy as np
 import scipy.sparse as sp
 
 from catalog.online_features import HALF_LIVES
+from recommendations.training.data import EventArrays, Indexer
 from recommendations.training.split import Split
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 
 
+def decayed_sums(events: EventArrays, indexer: Indexer, at: float, half_life_seconds: float) -> np.ndarray:
+    """Each item's weighted event count decayed to ``at`` (negative sums as 0): what serving's
+    online popularity holds at that instant (``catalog.online_features``)."""
+    decay = np.exp2(-(at - events.times) / half_life_seconds)
+    scores = np.bincount(indexer.cols(events.items), weights=events.weights * decay, minlength=len(indexer.item_ids))
+    return np.maximum(scores, 0.0)
+
+
 def decayed_popularity(split: Split, half_life_seconds: float = HALF_LIVES["pop"]) -> np.ndarray:
     """Each training item's weighted event count, decayed to the end of the training part."""
     events = split.train_events
-    n_items = split.train.shape[1]
     if events is None or len(events) == 0:  # a pair split keeps no times: plain counts
         return np.asarray(split.train.sum(axis=0)).ravel().astype(np.float64)
     reference = split.cut_time if split.cut_time is not None else float(events.times.max())
-    decay = np.exp2(-(reference - events.times) / half_life_seconds)
-    scores = np.bincount(split.indexer.cols(events.items), weights=events.weights * decay, minlength=n_items)
-    return np.maximum(scores, 0.0)
+    return decayed_sums(events, split.indexer, reference, half_life_seconds)
 
 
 def fallback_scorer(split: Split) -> tuple[str, Scorer]:
