@@ -12,6 +12,14 @@ Per tenant (keys ``sw:<tenant id>:…``):
   scores as time passes; the epoch is per tenant and moves forward (scores rescaled) before
   the exponent could overflow.
 
+- ``ia`` — per item ``"<events> <first time> <last time>"``, and under each customer's prefix
+  ``agg`` — ``_``: ``"<events> <first time> <last time>"``, ``i:<item>``: ``"<events> <distinct days>
+  <first day> <last day>"`` (days are unix days): the aggregates the ranker's features are made of
+  (``recommendations/ranking/features.py``, docs/adr/0008), the same ones a training reduces from
+  PostgreSQL at a cut. Events with weight 0 are not counted (training does not read them).
+  Distinct days are counted as events arrive in time order (a late event between the first and
+  the last day is not a new day); `features_rebuild` replays in time order.
+
 Postgres stays the system of record: these are rebuilt from events by `features_rebuild`.
 With Redis unavailable, updates are skipped (and serving falls back to Postgres).
 """
@@ -89,6 +97,55 @@ end
 return #KEYS
 """
 RECENT_MAINTENANCE_EVERY = 8
+
+# Merge a batch's aggregates (see the module docstring). KEYS[1] = the item hash, KEYS[2..] = the
+# customers' ``agg`` hashes. ARGV: the number of items, then per item: id, events, first, last;
+# then per customer (KEYS order): events, first, last, the number of pairs, then per pair: item,
+# events, its distinct days in the batch (ascending, comma-separated).
+_AGGREGATES_LUA = """
+local function merged(old, count, first, last)
+  if not old then return count .. ' ' .. first .. ' ' .. last end
+  local c, f, l = string.match(old, '(%S+) (%S+) (%S+)')
+  if tonumber(first) < tonumber(f) then f = first end
+  if tonumber(last) > tonumber(l) then l = last end
+  return (tonumber(c) + tonumber(count)) .. ' ' .. f .. ' ' .. l
+end
+local i = 2
+for _ = 1, tonumber(ARGV[1]) do
+  local old = redis.call('HGET', KEYS[1], ARGV[i])
+  redis.call('HSET', KEYS[1], ARGV[i], merged(old, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]))
+  i = i + 4
+end
+for k = 2, #KEYS do
+  local key = KEYS[k]
+  redis.call('HSET', key, '_', merged(redis.call('HGET', key, '_'), ARGV[i], ARGV[i + 1], ARGV[i + 2]))
+  local pairs_ = tonumber(ARGV[i + 3])
+  i = i + 4
+  for _ = 1, pairs_ do
+    local field = 'i:' .. ARGV[i]
+    local stored = redis.call('HGET', key, field)
+    local c, d, fd, ld = 0, 0, nil, nil
+    if stored then
+      local a, b, x, y = string.match(stored, '(%S+) (%S+) (%S+) (%S+)')
+      c, d, fd, ld = tonumber(a), tonumber(b), tonumber(x), tonumber(y)
+    end
+    for day in string.gmatch(ARGV[i + 2], '[^,]+') do
+      day = tonumber(day)
+      if not fd then
+        d, fd, ld = 1, day, day
+      elseif day > ld then
+        d, ld = d + 1, day
+      elseif day < fd then
+        d, fd = d + 1, day
+      end
+    end
+    redis.call('HSET', key, field, (c + tonumber(ARGV[i + 1])) .. ' ' .. d .. ' ' .. fd .. ' ' .. ld)
+    i = i + 3
+  end
+end
+return #KEYS
+"""
+DAY_SECONDS = 86400.0
 # Keep each script call's argument list moderate (Lua's stack and Redis' latency).
 _MAX_SCRIPT_ARGS = 20_000
 
@@ -116,6 +173,10 @@ def customer_key(tenant_id: int, customer_id: str, *parts: object) -> str:
 
 def popularity_key(tenant_id: int, kind: str) -> str:
     return tenant_key(tenant_id, kind)
+
+
+def item_stats_key(tenant_id: int) -> str:
+    return tenant_key(tenant_id, "ia")
 
 
 def _epoch_key(tenant_id: int, kind: str) -> str:
@@ -170,6 +231,7 @@ def _record(client: redis.Redis, tenant_id: int, events: Sequence[EventFeature],
                 keys=[popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind)], args=args, client=pipe
             )
     _queue_recent(pipe, client, tenant_id, events)
+    _queue_aggregates(pipe, client, tenant_id, events)
     pipe.execute()
     return True
 
@@ -211,6 +273,45 @@ def _queue_recent(pipe: Any, client: redis.Redis, tenant_id: int, events: Sequen
             script(keys=keys, args=args, client=pipe)
             keys, args = [], [RECENT_ITEMS, RECENT_TTL_SECONDS]
     if keys:
+        script(keys=keys, args=args, client=pipe)
+
+
+def _queue_aggregates(pipe: Any, client: redis.Redis, tenant_id: int, events: Sequence[EventFeature]) -> None:
+    """Fold the batch into the item and customer aggregates (one script call per ~20k arguments)."""
+    items: dict[str, list[float]] = {}
+    customers: dict[str, list[float]] = {}
+    pairs: dict[str, dict[str, tuple[int, set[int]]]] = defaultdict(dict)
+    for event in events:
+        if not event.weight:
+            continue
+        for table, key in ((items, event.item_id), (customers, event.customer_id)):
+            stats = table.get(key)
+            if stats is None:
+                table[key] = [1, event.timestamp, event.timestamp]
+            else:
+                stats[0] += 1
+                stats[1], stats[2] = min(stats[1], event.timestamp), max(stats[2], event.timestamp)
+        count, days = pairs[event.customer_id].get(event.item_id, (0, set()))
+        days.add(math.floor(event.timestamp / DAY_SECONDS))
+        pairs[event.customer_id][event.item_id] = (count + 1, days)
+    if not items:
+        return
+    script = _script(client, _AGGREGATES_LUA)
+    item_args: list[bytes | str | int] = []
+    for item_id, (events_, first, last) in items.items():
+        item_args += [item_id, int(events_), b"%.3f" % first, b"%.3f" % last]
+    keys: list[str] = [item_stats_key(tenant_id)]
+    args: list[bytes | str | int] = [len(items), *item_args]
+    for customer_id, (events_, first, last) in customers.items():
+        keys.append(customer_key(tenant_id, customer_id, "agg"))
+        mine = pairs[customer_id]
+        args += [int(events_), b"%.3f" % first, b"%.3f" % last, len(mine)]
+        for item_id, (had, days) in mine.items():
+            args += [item_id, had, ",".join(str(day) for day in sorted(days))]
+        if len(args) + len(keys) > _MAX_SCRIPT_ARGS:
+            script(keys=keys, args=args, client=pipe)
+            keys, args = [item_stats_key(tenant_id)], [0]
+    if len(keys) > 1 or args[0]:
         script(keys=keys, args=args, client=pipe)
 
 
@@ -263,6 +364,84 @@ def popular_items(tenant_id: int, kind: str, limit: int) -> list[tuple[str, floa
     return redis_call(read, default=None)
 
 
+@dataclass(frozen=True)
+class RankingState:
+    """What the second stage reads about a customer before it has candidates (one round trip)."""
+
+    events: float  # the customer's counted events (0: none known)
+    first: float  # unix seconds; NaN: never
+    last: float
+    pairs: dict[str, tuple[float, float, float, float]]  # item → (events, distinct days, first day, last day)
+    recent: list[str]  # newest first
+    popular: list[tuple[str, float]]  # best first (decayed sums)
+    trending: list[tuple[str, float]]
+
+
+def ranking_state(tenant_id: int, customer_id: str, *, recent: int, popular: int, trending: int) -> RankingState | None:
+    """The customer's aggregates and recent items and the popular and trending heads, in one
+    round trip; None if Redis is unavailable."""
+
+    def read(client: redis.Redis) -> RankingState:
+        pipe = client.pipeline(transaction=False)
+        pipe.hgetall(customer_key(tenant_id, customer_id, "agg"))
+        pipe.zrevrange(customer_key(tenant_id, customer_id, "recent"), 0, recent - 1)
+        pipe.zrevrange(popularity_key(tenant_id, "pop"), 0, popular - 1, withscores=True)
+        pipe.zrevrange(popularity_key(tenant_id, "trend"), 0, trending - 1, withscores=True)
+        aggregates, recent_items, top_popular, top_trending = pipe.execute()
+        totals = aggregates.pop(b"_", None)
+        events, first, last = (float(v) for v in totals.split()) if totals else (0.0, math.nan, math.nan)
+        pairs = {}
+        for field, value in aggregates.items():
+            if field.startswith(b"i:"):
+                had, days, first_day, last_day = (float(v) for v in value.split())
+                pairs[field[2:].decode()] = (had, days, first_day, last_day)
+        return RankingState(
+            events=events,
+            first=first,
+            last=last,
+            pairs=pairs,
+            recent=[member.decode() for member in recent_items],
+            popular=[(member.decode(), float(score)) for member, score in top_popular],
+            trending=[(member.decode(), float(score)) for member, score in top_trending],
+        )
+
+    return redis_call(read, default=None)
+
+
+@dataclass(frozen=True)
+class ItemStats:
+    """Per item (in the order asked): events, first and last time (NaN: never), decayed sums."""
+
+    events: list[float]
+    first: list[float]
+    last: list[float]
+    popular: list[float]
+    trending: list[float]
+
+
+def item_stats(tenant_id: int, item_ids: Sequence[str]) -> ItemStats | None:
+    """The items' aggregates in one round trip; None if Redis is unavailable."""
+
+    def read(client: redis.Redis) -> ItemStats:
+        if not item_ids:
+            return ItemStats([], [], [], [], [])
+        pipe = client.pipeline(transaction=False)
+        pipe.hmget(item_stats_key(tenant_id), list(item_ids))
+        pipe.zmscore(popularity_key(tenant_id, "pop"), list(item_ids))
+        pipe.zmscore(popularity_key(tenant_id, "trend"), list(item_ids))
+        stats, popular, trending = pipe.execute()
+        parsed = [tuple(float(v) for v in raw.split()) if raw else (0.0, math.nan, math.nan) for raw in stats]
+        return ItemStats(
+            events=[p[0] for p in parsed],
+            first=[p[1] for p in parsed],
+            last=[p[2] for p in parsed],
+            popular=[float(v) if v is not None else 0.0 for v in popular],
+            trending=[float(v) if v is not None else 0.0 for v in trending],
+        )
+
+    return redis_call(read, default=None)
+
+
 def features_forget_customer(tenant_id: int, key_hash: str) -> int:
     """Delete every key under a customer's prefix (``customer_key_hash`` of their id). Raises
     if Redis is unreachable (erasure must not silently leave data behind: the caller keeps it
@@ -278,13 +457,25 @@ def features_forget_items(tenant_id: int, item_ids: Iterable[str]) -> None:
     if not members:
         return
     redis_call(
-        lambda client: [client.zrem(popularity_key(tenant_id, kind), *members) for kind in HALF_LIVES],
+        lambda client: [
+            *(client.zrem(popularity_key(tenant_id, kind), *members) for kind in HALF_LIVES),
+            client.hdel(item_stats_key(tenant_id), *members),
+        ],
         default=None,
     )
 
 
 def features_reset(tenant_id: int) -> None:
-    """Drop the popularity lists (before a rebuild)."""
+    """Drop the popularity lists and the aggregates (before a rebuild replays every event)."""
     client = redis_client()
     for kind in HALF_LIVES:
         client.delete(popularity_key(tenant_id, kind), _epoch_key(tenant_id, kind))
+    client.delete(item_stats_key(tenant_id))
+    batch: list[bytes] = []
+    for key in client.scan_iter(match=tenant_key(tenant_id, "c", "*", "agg"), count=1000):
+        batch.append(key)
+        if len(batch) >= 1000:
+            client.unlink(*batch)
+            batch = []
+    if batch:
+        client.unlink(*batch)

@@ -251,3 +251,32 @@ def make_trained_store(prefix: str) -> TenantHandle:
     assert train_now(handle).status == "active"
     connection.set_schema_to_public()
     return handle
+
+
+def staples_and_hits(
+    *, customers: int = 300, items: int = 60, weeks: int = 16, seed: int = 11, start: datetime | None = None
+) -> list[dict[str, object]]:
+    """A store where no single signal suffices: each customer buys some of their own 3-5 staples
+    most weeks (buy again), and half of them the week's new hit, item ``i<items + week>`` (trending),
+    in its week and the next. The two-stage ranker beats ALS and buy-again here (issue 21).
+    ``start``: when the first week begins (a live store's events end about now)."""
+    rng = np.random.default_rng(seed)
+    start = start or datetime(2026, 6, 1, tzinfo=UTC)
+    rows: list[dict[str, object]] = []
+    for customer in range(customers):
+        staples = rng.choice(items, size=int(rng.integers(3, 6)), replace=False)
+        for week in range(weeks):
+            when = start + timedelta(weeks=week, minutes=int(rng.integers(0, 7 * 1440)))
+            bought = [int(item) for item in staples if rng.random() < 0.35]
+            bought += [items + hit for hit in (week, week - 1) if hit >= 0 and rng.random() < 0.5]
+            for n, item in enumerate(bought):
+                rows.append(
+                    {
+                        "event_id": f"h{customer}-{week}-{n}",
+                        "customer_id": f"c{customer}",
+                        "item_id": f"i{item}",
+                        "type": "purchase",
+                        "timestamp": (when + timedelta(minutes=n)).isoformat(),
+                    }
+                )
+    return rows

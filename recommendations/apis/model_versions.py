@@ -138,13 +138,21 @@ class TrainIn(BaseModel):
 
     algorithm: Algorithm | None = None
     tune: StrictBool | None = None
+    two_stage: StrictBool | None = None
 
-    _present_means_not_null = field_validator("algorithm", "tune", mode="before")(_not_null)
+    _present_means_not_null = field_validator("algorithm", "tune", "two_stage", mode="before")(_not_null)
 
     # Documented exactly as when this was a DRF serializer (docs/openapi.yaml is the contract).
     OPENAPI_SCHEMA: ClassVar[dict[str, Any]] = {
         "type": "object",
-        "properties": {"algorithm": {"$ref": "#/components/schemas/AlgorithmEnum"}, "tune": {"type": "boolean"}},
+        "properties": {
+            "algorithm": {"$ref": "#/components/schemas/AlgorithmEnum"},
+            "tune": {"type": "boolean"},
+            "two_stage": {
+                "type": "boolean",
+                "description": "also train the two-stage recommender (default: training.two_stage)",
+            },
+        },
     }
     OPENAPI_COMPONENTS: ClassVar[dict[str, Any]] = {
         "AlgorithmEnum": {
@@ -207,6 +215,7 @@ class ModelTrainApi(ApiView):
                 requested_by=principal.actor,
                 algorithm=body.algorithm,
                 tune=body.tune,
+                two_stage=body.two_stage,
             )
         except TrainingAlreadyRunning as exc:
             raise Problem(

@@ -2,9 +2,10 @@
 
 Every feature is computed from *aggregates* as of an instant — per item, per customer and per
 (customer, item): counts, first and last times, decayed sums — by ``feature_matrix``. Offline,
-``Aggregates.at`` reduces the events before a cut (point-in-time: nothing at or after the cut is
-seen); serving will read the same aggregates from Redis. Times become days or shares here,
-never epoch seconds: ONNX Runtime compares tree thresholds in float32.
+``Aggregates.at_cut`` reduces the events before a cut (point-in-time: nothing at or after the
+cut is seen); serving reads the same aggregates from Redis, kept as events arrive
+(``catalog.online_features``; ``recommendations.ranking.online`` builds them for one request).
+Times become days or shares here, never epoch seconds: ONNX Runtime compares tree thresholds in float32.
 """
 
 from __future__ import annotations
@@ -55,6 +56,10 @@ class Aggregates:
     pair_days: sp.csr_matrix  # distinct days with an event
     pair_first_day: sp.csr_matrix  # day number (unix days) + 1; 0: never
     pair_last_day: sp.csr_matrix
+    # The best decayed sums of the catalog (popularity features are shares of them); None: the
+    # best of ``item_popular`` / ``item_trending``.
+    popular_top: float | None = None
+    trending_top: float | None = None
 
     @classmethod
     def at_cut(cls, events: EventArrays, indexer: Indexer, at: float) -> Aggregates:
@@ -113,8 +118,13 @@ def _pair_extremes(unique: np.ndarray, shape: tuple[int, int]) -> tuple[sp.csr_m
 def feature_matrix(table: CandidateTable, aggregates: Aggregates, sources: list[str]) -> np.ndarray:
     """One float32 row of ``feature_names(sources)`` per candidate (NaN where unknown)."""
     rows, items, at = table.rows, table.items, aggregates.at
-    top_popular = max(float(aggregates.item_popular.max(initial=0.0)), 1e-12)
-    top_trending = max(float(aggregates.item_trending.max(initial=0.0)), 1e-12)
+    top_popular = aggregates.popular_top
+    if top_popular is None:
+        top_popular = float(aggregates.item_popular.max(initial=0.0))
+    top_trending = aggregates.trending_top
+    if top_trending is None:
+        top_trending = float(aggregates.item_trending.max(initial=0.0))
+    top_popular, top_trending = max(top_popular, 1e-12), max(top_trending, 1e-12)
 
     def pair(matrix: sp.csr_matrix) -> np.ndarray:
         return np.asarray(matrix[rows, items]).ravel().astype(np.float64) if len(rows) else np.zeros(0)

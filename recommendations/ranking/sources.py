@@ -13,7 +13,7 @@ What a customer already had is left out by every source unless the store is repe
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -225,6 +225,12 @@ def gather(
     """Every source's candidates for ``rows``, merged per customer (sorted by item column)."""
     limits = {**DEFAULT_K, **(k or {})}
     proposed = {source.name: source.candidates(context, rows, limits.get(source.name, 50)) for source in sources}
+    return merge(proposed, rows)
+
+
+def merge(proposed: Mapping[str, Sequence[Proposed]], rows: np.ndarray) -> CandidateTable:
+    """Per customer row, the union of the sources' proposals (``proposed[name][position]``),
+    sorted by item column — offline (``gather``) and in serving alike."""
     all_rows, all_items = [], []
     scores: dict[str, list[np.ndarray]] = {name: [] for name in proposed}
     ranks: dict[str, list[np.ndarray]] = {name: [] for name in proposed}

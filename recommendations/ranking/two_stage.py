@@ -10,7 +10,8 @@ see comes from the events before its cut.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,6 +38,19 @@ class TwoStage:
     ranker: Ranker
     sources: list[str]
     windows: list[dict[str, float]]  # per window: cut quantile, labelled customers, candidate recall
+    protocol: str = "time"  # how its labels were cut: time windows, or a per-customer holdout
+    sample: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # feature rows, to verify
+
+    def summary(self) -> dict[str, Any]:
+        """What a version's metrics and the dashboard say about the ranker."""
+        return {
+            "protocol": self.protocol,
+            "sources": list(self.sources),
+            "windows": list(self.windows),
+            "trees": self.ranker.best_iteration,
+            "features": len(self.ranker.feature_names),
+            "ranker_validation_ndcg@10": self.ranker.validation_ndcg,
+        }
 
 
 def window_cuts(events: EventArrays) -> list[tuple[float, float, float]]:
@@ -64,11 +78,13 @@ def context_at(
 
 
 def candidates_and_features(
-    context: SourceContext, rows: np.ndarray, sources: list[Source]
+    context: SourceContext, rows: np.ndarray, sources: list[Source], aggregates: Aggregates | None = None
 ) -> tuple[CandidateTable, np.ndarray]:
-    """Candidates and their features from exactly what the sources know (never a label)."""
+    """Candidates and their features from exactly what the sources know (never a label);
+    ``aggregates``: those of ``context`` when the caller already reduced them."""
     table = gather(context, rows, sources)
-    aggregates = Aggregates.at_cut(context.events, context.indexer, context.at)
+    if aggregates is None:
+        aggregates = Aggregates.at_cut(context.events, context.indexer, context.at)
     return table, feature_matrix(table, aggregates, [source.name for source in sources])
 
 
@@ -77,19 +93,24 @@ def _label_windows(
 ) -> list[tuple[float, SourceContext, EventArrays]]:
     """(window, what the sources know, the events that label it). ``time``: the stacked cuts;
     ``customer``: one per-customer holdout (a seeded 20 % of each customer's events label the
-    rest) — where time cannot separate the data (ADR 0007), the same protocol as the holdout."""
-    if protocol == "customer":
+    rest) — where time cannot separate the data (ADR 0007), the same protocol as the holdout;
+    ``mixed``: both, so that the ranker learns what predicts a customer's next items in time
+    and what predicts their held-back ones."""
+    windows: list[tuple[float, SourceContext, EventArrays]] = []
+    if protocol in {"customer", "mixed"}:
         held = customer_holdout_mask(events, LABEL_SHARE, seed)
         context = context_at(events.take(~held), indexer, float(events.times.max()) + 1.0, repeats, fit)
-        return [(0.0, context, events.take(held))]
-    return [
-        (
-            quantile,
-            context_at(events, indexer, cut, repeats, fit),
-            events.take((events.times >= cut) & (events.times < end)),
-        )
-        for quantile, cut, end in window_cuts(events)
-    ]
+        windows.append((0.0, context, events.take(held)))
+    if protocol in {"time", "mixed"}:
+        windows += [
+            (
+                quantile,
+                context_at(events, indexer, cut, repeats, fit),
+                events.take((events.times >= cut) & (events.times < end)),
+            )
+            for quantile, cut, end in window_cuts(events)
+        ]
+    return windows
 
 
 def two_stage_fit(
@@ -136,7 +157,8 @@ def two_stage_fit(
     labels = np.concatenate([block[1] for block in blocks])
     groups = np.concatenate([block[2] for block in blocks])
     ranker = ranker_fit(features, labels, groups, feature_names=feature_names(names), seed=seed)
-    return TwoStage(ranker, names, report)
+    sample = features[np.sort(rng.choice(len(features), size=min(len(features), 2000), replace=False))]
+    return TwoStage(ranker, names, report, protocol, sample)
 
 
 def _some_negatives(labels: np.ndarray, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -160,10 +182,11 @@ def two_stage_scorer(
     rest far below (what offline evaluation ranks)."""
     context = context_at(events, indexer, at, repeats, fit)
     sources = [source for source in default_sources() if source.name in model.sources]
+    aggregates = Aggregates.at_cut(context.events, indexer, at)
 
     def score(rows: np.ndarray) -> np.ndarray:
         out = np.full((len(rows), len(indexer.item_ids)), -1e9, dtype=np.float64)
-        table, features = candidates_and_features(context, np.asarray(rows), sources)
+        table, features = candidates_and_features(context, np.asarray(rows), sources, aggregates)
         if len(table):
             position = np.searchsorted(np.asarray(rows), table.rows) if _sorted(rows) else _positions(rows, table.rows)
             out[position, table.items] = model.ranker.predict(features)

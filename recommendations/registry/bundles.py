@@ -1,10 +1,11 @@
 """Model bundles on Django's storage API: ``models/<tenant>/<name>/<version>/``.
 
-A bundle holds the ONNX graphs, the id maps, what serving needs for known customers (their
-factors or histories), what fold-in needs (item factors, their Gram matrix) and a manifest
-written last with the sha256 of every file. A version is usable only once every file has been
-read back and matched its checksum; loading checks them again, so a corrupted or half-written
-bundle is never served.
+A bundle holds the ONNX graphs (with a two-stage version: ``ranker.onnx`` and the bought-together
+neighbours ``together.npz``, described under ``ranker`` in the manifest), the id maps, what
+serving needs for known customers (their factors or histories), what fold-in needs (item
+factors, their Gram matrix) and a manifest written last with the sha256 of every file. A
+version is usable only once every file has been read back and matched its checksum; loading
+checks them again, so a corrupted or half-written bundle is never served.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 from django.utils import timezone
 
+from recommendations.ranking.features import FEATURES_VERSION
+from recommendations.ranking.ranker import ranker_onnx, ranker_verify
 from recommendations.training.algorithms import Fitted, need, similar_items
 from recommendations.training.export import OPSET, scoring_graph, similar_graph, verify
 from recommendations.training.pipeline import PipelineResult
@@ -62,7 +65,7 @@ def _npz(**arrays: np.ndarray) -> bytes:
 
 def _libraries() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for name in ("implicit", "numpy", "scipy", "onnx", "onnxruntime", "django"):
+    for name in ("implicit", "numpy", "scipy", "onnx", "onnxruntime", "lightgbm", "onnxmltools", "django"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
@@ -112,6 +115,23 @@ def bundle_files(result: PipelineResult) -> tuple[dict[str, bytes], dict[str, An
             }
     elif fitted.kind == "dense_history":
         info["dimensions"] = len(item_ids)
+    stage = result.two_stage
+    if stage is not None:
+        together = sp.csr_matrix(result.together if result.together is not None else (len(item_ids), len(item_ids)))
+        files["ranker.onnx"] = ranker_onnx(stage.ranker)
+        files["together.npz"] = _npz(
+            indptr=together.indptr.astype(np.int64),
+            indices=together.indices.astype(np.int32),
+            data=together.data.astype(np.float32),
+            shape=np.array(together.shape, dtype=np.int64),
+        )
+        info["ranker"] = {
+            **stage.summary(),
+            "features_version": FEATURES_VERSION,
+            "feature_names": list(stage.ranker.feature_names),
+            "importance": stage.ranker.importance(),
+            "repeats": bool(result.data_counts.get("repeat_aware", False)),
+        }
     return files, info
 
 
@@ -126,6 +146,17 @@ def bundle_write(*, prefix: str, result: PipelineResult, meta: dict[str, Any]) -
         raise BundleError(
             f"ONNX Runtime's top-k differs from numpy's for {check.mismatches} of {check.customers} customers"
         )
+    verification: dict[str, Any] = {"customers": check.customers, "max_score_error": check.max_score_error}
+    if result.two_stage is not None:
+        ranked = ranker_verify(files["ranker.onnx"], result.two_stage.ranker, result.two_stage.sample)
+        if not ranked.ok:
+            raise BundleError(
+                f"the ranker's ONNX scores differ from LightGBM's by up to {ranked.max_error:.2e} "
+                f"on {ranked.rows} feature rows"
+            )
+        verification["ranker"] = {
+            "rows": ranked.rows, "missing_rows": ranked.missing_rows, "max_score_error": ranked.max_error,
+        }  # fmt: skip
     storage = model_storage()
     bundle_delete(prefix)  # a retried attempt starts clean
     manifest: dict[str, Any] = {
@@ -137,7 +168,7 @@ def bundle_write(*, prefix: str, result: PipelineResult, meta: dict[str, Any]) -
         "metrics": result.metrics,
         "timings": result.timings,
         "scoring": scoring,
-        "verification": {"customers": check.customers, "max_score_error": check.max_score_error},
+        "verification": verification,
         "libraries": _libraries(),
         "written_at": timezone.now().isoformat(),
         "files": {},
@@ -272,8 +303,8 @@ class LoadedBundle:
     def array(self, name: str) -> np.ndarray:
         return np.load(io.BytesIO(self.files[name]), allow_pickle=False)
 
-    def history(self) -> sp.csr_matrix:
-        parts = np.load(io.BytesIO(self.files["history.npz"]), allow_pickle=False)
+    def history(self, name: str = "history.npz") -> sp.csr_matrix:
+        parts = np.load(io.BytesIO(self.files[name]), allow_pickle=False)
         return sp.csr_matrix(
             (parts["data"], parts["indices"], parts["indptr"]), shape=tuple(int(n) for n in parts["shape"])
         )

@@ -24,6 +24,7 @@ from catalog.event_settings import event_settings_for
 from catalog.selectors import events_at_least, events_estimated_count
 from recommendations import selectors
 from recommendations.models import ErasedCustomer, ModelVersion, TrainingJob
+from recommendations.ranking.stage import second_stage
 from recommendations.registry.bundles import (
     BundleError,
     bundle_delete,
@@ -102,6 +103,7 @@ def training_job_request(
     requested_by: str,
     algorithm: str | None = None,
     tune: bool | None = None,
+    two_stage: bool | None = None,
     model_name: str = "default",
 ) -> TrainingJob:
     """Queue a training of the current store's model (sent to the ``training`` queue on commit)."""
@@ -128,6 +130,8 @@ def training_job_request(
         options["algorithm"] = algorithm
     if tune is not None:
         options["tune"] = bool(tune)
+    if two_stage is not None:
+        options["two_stage"] = bool(two_stage)
     try:
         with transaction.atomic():
             job = TrainingJob.objects.create(
@@ -137,8 +141,9 @@ def training_job_request(
         running = selectors.training_job_running()
         if running is None:  # finished in between: try once more
             return training_job_request(
-                trigger=trigger, requested_by=requested_by, algorithm=algorithm, tune=tune, model_name=model_name
-            )
+                trigger=trigger, requested_by=requested_by, algorithm=algorithm, tune=tune, two_stage=two_stage,
+                model_name=model_name,
+            )  # fmt: skip
         raise TrainingAlreadyRunning(running) from None
     if connection.in_atomic_block:
         # The caller's transaction: sent once it commits (a broker outage is then only logged;
@@ -240,7 +245,11 @@ def _execute(job_id: str) -> None:
 
     try:
         with _Heartbeat(str(job.pk), tenant.schema_name):
-            result = run(_options(job, version, settings, tenant), progress)
+            result = run(
+                _options(job, version, settings, tenant),
+                progress,
+                second_stage=second_stage if job.options.get("two_stage", settings.two_stage) else None,
+            )
             progress("exporting and verifying", 85)
             started = time.perf_counter()
             manifest = bundle_write(

@@ -26,7 +26,10 @@ from cachetools import TTLCache
 
 from catalog import selectors as catalog_selectors
 from catalog.event_settings import EventSettings
-from catalog.online_features import popular_items
+from catalog.online_features import item_stats, popular_items, ranking_state
+from recommendations.ranking import online
+from recommendations.ranking.features import PAIR_FEATURES, feature_matrix
+from recommendations.ranking.ranker import INPUT_NAME
 from recommendations.scoring.fold_in import als_fold_in
 from recommendations.serving import cache
 from recommendations.serving.config import (
@@ -248,10 +251,14 @@ def _compute_for_customer(
     # Where the store recommends what customers already had: their own items first (buy again),
     # then the model's or popularity's (docs/adr/0007).
     own: list[tuple[str, float]] = []
-    if not exclude_seen and not declined and kind not in {"popularity", "trending"}:
+    ranked = model is not None and model.ranker is not None and not declined and kind not in {"popularity", "trending"}
+    if not exclude_seen and not declined and kind not in {"popularity", "trending"} and not ranked:
         own = _buy_again(request.customer_id, request.filters, _weights_of(weights), candidates)
     if kind == "trending":
         items = _trending(request.tenant_id, candidates, request.filters, set())
+    elif ranked:
+        assert model is not None  # noqa: S101 - `ranked` says so
+        items, seen = _two_stage(model, request, _weights_of(weights), exclude_seen=exclude_seen, k=candidates)
     elif model is not None and not declined:
         vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, _weights_of(weights))
         if vector is not None or history is not None:
@@ -409,6 +416,67 @@ def _score(
         scores, _index, ids = model.scoring.run(None, inputs)
     scoring_observed(seconds=time.perf_counter() - started, batch=1)
     return [(str(item), float(score)) for item, score in zip(ids[0], scores[0], strict=True) if np.isfinite(score)]
+
+
+# --------------------------------------------------------------------------- two stages
+
+
+def _two_stage(
+    model: LoadedModel, request: CustomerRequest, weights: EventSettings, *, exclude_seen: bool, k: int
+) -> tuple[list[tuple[str, float]], set[str]]:
+    """A two-stage version's list (docs/adr/0008): candidates from the version's sources, their
+    features from the aggregates in Redis (two round trips), ordered by the ranker. Returns the
+    list and what the customer had. With Redis unavailable the ranker gets what it can: the
+    collaborative candidates, with the features Redis would have given missing."""
+    info = model.ranker_info or {}
+    names: list[str] = list(info.get("sources", []))
+    limits = online.limits()
+    state = ranking_state(
+        request.tenant_id, request.customer_id, recent=online.RECENT_ITEMS * 2,
+        popular=limits["popular"] + 200, trending=limits["trending"] + 200,
+    )  # fmt: skip
+    vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, weights)
+    had = seen | (set(state.pairs) if state is not None else set())
+    excluded = had if exclude_seen else set()
+    seeds = [model.item_index[item] for item in online.recent_seeds(state) if item in model.item_index]
+    proposed: dict[str, list[tuple[str, float]]] = {}
+    for name in names:
+        if name == "cf" and (vector is not None or history is not None):
+            scored = _score(model, vector=vector, history=history, exclude=excluded, filters=request.filters,
+                            k=limits["cf"])  # fmt: skip
+            proposed[name] = online.best(dict(scored), limits["cf"])
+        elif name == "neighbours" and seeds:
+            scores, index, _ids = model.similar.run(None, {"item": np.array(seeds, dtype=np.int64)})
+            summed = online.summed_neighbours(seeds, index, scores, model.item_ids)
+            proposed[name] = online.best(summed, limits[name], excluded)
+        elif name == "together" and seeds and model.together is not None:
+            proposed[name] = online.best(
+                online.summed_rows(model.together, seeds, model.item_ids), limits[name], excluded
+            )
+        elif name == "buy_again" and state is not None and not exclude_seen:
+            proposed[name] = online.best({item: pair[0] for item, pair in state.pairs.items()}, limits[name])
+        elif name in {"popular", "trending"} and state is not None:
+            head = state.popular if name == "popular" else state.trending
+            proposed[name] = online.best(dict(head), limits[name], excluded)
+        else:
+            proposed[name] = []
+    everything = {item for pairs in proposed.values() for item, _score in pairs}
+    allowed = request.filters.matching(sorted(everything)) if everything else set()  # deleted ones never
+    found = online.candidates({name: [p for p in pairs if p[0] in allowed] for name, pairs in proposed.items()})
+    if not found.item_ids:
+        return [], had
+    stats = item_stats(request.tenant_id, found.item_ids)
+    aggregates = online.online_aggregates(state, found.item_ids, stats, time.time())
+    features = feature_matrix(found.table, aggregates, names)
+    if state is None:  # what the customer had is unknown, not "never"
+        columns = [info["feature_names"].index(name) for name in PAIR_FEATURES]
+        features[:, columns] = np.nan
+    started = time.perf_counter()
+    with span("recommendations.rank", **{"shelfwise.candidates": len(found.item_ids)}):
+        scores = model.ranker.run(None, {INPUT_NAME: features})[0].ravel()  # type: ignore[union-attr]
+    scoring_observed(seconds=time.perf_counter() - started, batch=1)
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(found.item_ids[i], float(scores[i])) for i in order], had
 
 
 # --------------------------------------------------------------------------- fallback chain

@@ -59,6 +59,11 @@ class LoadedModel:
     last_event_time: float
     takes_penalty: bool  # bundles written before filters became a graph input exclude instead
     size_bytes: int
+    # A two-stage version's ranker (features in, scores out), what its manifest says about it,
+    # and the bought-together neighbours its source reads (items × items).
+    ranker: ort.InferenceSession | None = None
+    ranker_info: dict[str, Any] | None = None
+    together: sp.csr_matrix | None = None
     loaded_at: float = field(default_factory=time.monotonic)
     # Penalties per filter (MAX_MASKS, each for MASK_TTL_SECONDS: the catalog changes).
     masks: TTLCache[str, np.ndarray] = field(default_factory=lambda: TTLCache(maxsize=MAX_MASKS, ttl=MASK_TTL_SECONDS))
@@ -131,6 +136,10 @@ def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> 
         # Sessions hold roughly the ONNX files; the arrays are decoded from the rest.
         size_bytes=sum(len(data) for data in files.values()) + len(files["scoring.onnx"]),
     )
+    if "ranker.onnx" in files and "ranker" in scoring_info:
+        model.ranker = onnx_session(files["ranker.onnx"])
+        model.ranker_info = dict(scoring_info["ranker"])
+        model.together = bundle.history("together.npz") if "together.npz" in files else None
     model.takes_penalty = any(i.name == "penalty" for i in model.scoring.get_inputs())
     return model
 

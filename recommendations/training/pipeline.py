@@ -13,9 +13,10 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import scipy.sparse as sp
 
 from recommendations.training import algorithms
 from recommendations.training.algorithms import Fitted, history_vector
@@ -71,7 +72,7 @@ class PipelineOptions:
     compare_with: tuple[str, Mapping[str, Any]] | None = None
 
 
-def _sample(users: np.ndarray, limit: int, seed: int) -> np.ndarray:
+def sample_customers(users: np.ndarray, limit: int, seed: int) -> np.ndarray:
     """At most ``limit`` of ``users`` (a seeded random sample, in order). Evaluation ranks the
     whole catalog for each customer, so its cost is linear in customers; the metrics say how
     many were evaluated (``users``) next to how many the holdout had (``holdout_customers``)."""
@@ -90,9 +91,14 @@ class PipelineResult:
     timings: dict[str, float]
     data_counts: dict[str, Any]
     tuning: dict[str, Any]
+    # The second stage (recommendations.ranking.two_stage.TwoStage), when it beat the single
+    # stage on the holdout (refit on all data), and the co-occurrence its bought-together source
+    # reads.
+    two_stage: Any = None
+    together: sp.csr_matrix | None = None
 
 
-class _Clock:
+class Clock:
     def __init__(self) -> None:
         self.timings: dict[str, float] = {}
         self._started = time.perf_counter()
@@ -105,7 +111,7 @@ class _Clock:
 
 
 class _Stage:
-    def __init__(self, clock: _Clock, name: str) -> None:
+    def __init__(self, clock: Clock, name: str) -> None:
         self.clock, self.name = clock, name
 
     def __enter__(self) -> None:
@@ -121,9 +127,33 @@ def _noop(stage: str, percent: int) -> None:
     return None
 
 
-def run(options: PipelineOptions, progress: Progress = _noop, events: EventArrays | None = None) -> PipelineResult:
-    """Train and evaluate a model of the current tenant (or of ``events`` if given)."""
-    clock = _Clock()
+class SecondStage(Protocol):
+    """What trains a second stage after the single stage was evaluated (``run``'s state passed
+    on; it may replace ``metrics["model"]``): recommendations.ranking.stage.second_stage."""
+
+    def __call__(  # noqa: PLR0917 - run()'s state, passed on
+        self,
+        options: PipelineOptions,
+        split: Split,
+        events: EventArrays,
+        indexer: Indexer,
+        algorithm: str,
+        params: dict[str, Any],
+        metrics: dict[str, Any],
+        clock: Clock,
+        progress: Progress,
+    ) -> tuple[Any, sp.csr_matrix | None]: ...
+
+
+def run(
+    options: PipelineOptions,
+    progress: Progress = _noop,
+    events: EventArrays | None = None,
+    second_stage: SecondStage | None = None,
+) -> PipelineResult:
+    """Train and evaluate a model of the current tenant (or of ``events`` if given); with
+    ``second_stage``, also a two-stage recommender that serves if it beats the single stage."""
+    clock = Clock()
     from_database = events is None
     progress("extracting events", 5)
     with clock.stage("extract"):
@@ -175,6 +205,11 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
     progress("evaluating", 65)
     with clock.stage("evaluate"):
         metrics = _holdout_metrics(options, split, model, algorithm, params)
+    stage, together = (
+        second_stage(options, split, events, indexer, algorithm, params, metrics, clock, progress)
+        if second_stage is not None
+        else (None, None)
+    )
     progress("training on all data", 75)
     with clock.stage("refit"):
         fitted = algorithms.fit(algorithm, matrix, params, seed=options.seed)
@@ -195,6 +230,8 @@ def run(options: PipelineOptions, progress: Progress = _noop, events: EventArray
         timings=timings,
         data_counts=counts,
         tuning=tuning,
+        two_stage=stage,
+        together=together,
     )
 
 
@@ -203,7 +240,7 @@ def _holdout_metrics(
 ) -> dict[str, Any]:
     """The model, what the store serves without one (``fallback``), plain popularity and (when
     asked) the active version's recipe, on the same holdout and protocol."""
-    users = _sample(split.test_users, options.max_evaluation_customers, options.seed)
+    users = sample_customers(split.test_users, options.max_evaluation_customers, options.seed)
     history = history_vector(split.train)
     metrics: dict[str, Any] = {
         "protocol": split.protocol,
@@ -271,7 +308,7 @@ def _choose(
 
     started = time.monotonic()
     validation = validation_split(split, options.holdout, options.seed)
-    users = _sample(validation.test_users, options.max_evaluation_customers, options.seed)
+    users = sample_customers(validation.test_users, options.max_evaluation_customers, options.seed)
     if len(users) == 0:
         logger.info("no validation users; using default parameters")
         name = candidates[0]

@@ -46,6 +46,13 @@ class TrainingSettings(BaseModel):
         le=100,
         description="… or once the events grew by this share since that search (1.0: doubled)",
     )
+    two_stage: bool = Field(
+        default=True,
+        description=(
+            "also train the two-stage recommender (candidates from several sources, a learned ranker); "
+            "it serves only if it beats the single-stage model on the same holdout"
+        ),
+    )
     exclude_seen: bool | Literal["auto"] = Field(
         default="auto",
         description=(

@@ -35,7 +35,7 @@ def test_a_store_where_popularity_wins_keeps_its_fallback_and_the_job_says_why(l
     store = make_tenant("trend")
     send(store, trend_store_rows())
 
-    version = train_now(store)
+    version = train_now(store, two_stage=False)  # the single stage alone: no CF recipe beats popularity
 
     assert version.status == ModelVersion.Status.READY  # trained, not served
     assert version.gate["passed"] is False
@@ -49,6 +49,15 @@ def test_a_store_where_popularity_wins_keeps_its_fallback_and_the_job_says_why(l
     listed = store.client().get(f"/api/v1/models/{version.version}").json()
     assert listed["gate"]["promoted"] is False
     assert recommend(store, "c7")["strategy"] == "fallback"
+
+    # With the second stage (the default), popularity and trending are candidate sources and
+    # features of a ranker, which beats both the single stage and the fallback there (issue 21).
+    ranked = train_now(store)
+
+    assert ranked.metrics["stages"]["chosen"] == "two"
+    assert ranked.metrics["model"]["ndcg@10"] > max(fallback, ranked.metrics["stages"]["single"]["ndcg@10"])
+    assert ranked.status == ModelVersion.Status.ACTIVE
+    assert recommend(store, "c7")["strategy"] == "model"
 
 
 def test_a_promoted_version_says_so_on_its_job(live_db: None) -> None:

@@ -135,3 +135,22 @@ def test_on_the_per_customer_protocol_the_labels_are_never_what_the_features_see
     _table, features = candidates_and_features(context, rows, default_sources())
     had = feature_names([source.name for source in default_sources()]).index("had_times")
     assert features[:, had].sum() == context.counts[rows].sum()  # counted from the rest only
+
+
+def test_a_ranker_that_loses_to_the_single_stage_on_the_holdout_is_not_kept() -> None:
+    """On the taste store (one or two liked groups per customer, no repeats or trends to add)
+    the ranker measures below ALS on the holdout: the version stays single-stage."""
+    from recommendations.ranking.stage import second_stage
+    from recommendations.training.pipeline import PipelineOptions, run
+    from tests.factories import taste_events
+
+    result = run(
+        PipelineOptions(weights={}, algorithm="als"), events=arrays_from_rows(taste_events()), second_stage=second_stage
+    )
+
+    stages = result.metrics["stages"]
+    assert stages["chosen"] == "single"
+    assert stages["two"]["ndcg@10"] <= stages["single"]["ndcg@10"]
+    assert "does not beat the single stage" in stages["reason"]
+    assert result.two_stage is None
+    assert result.metrics["model"] == stages["single"]

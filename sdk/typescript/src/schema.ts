@@ -1117,6 +1117,8 @@ export interface components {
         TrainInRequest: {
             algorithm?: components["schemas"]["AlgorithmEnum"];
             tune?: boolean;
+            /** @description also train the two-stage recommender (default: training.two_stage) */
+            two_stage?: boolean;
         };
         /**
          * @description * `manual` - Manual (API or dashboard)

@@ -326,6 +326,10 @@ StrategyEnum: TypeAlias = Literal["model", "fallback", "popularity"]
 class TrainInRequest(TypedDict):
     algorithm: NotRequired[AlgorithmEnum]
     tune: NotRequired[bool]
+    two_stage: NotRequired[bool]
+    """
+    also train the two-stage recommender (default: training.two_stage)
+    """
 
 
 TriggerEnum: TypeAlias = Literal["manual", "schedule", "growth", "cli"]

@@ -1,0 +1,131 @@
+"""The ranker's features online and offline (issue 21): events replayed into the real Redis as
+ingestion sends them give, at the same instant, exactly the features a training computes from
+the same events at a cut (point-in-time) — and what serving seeds neighbours with is what
+training seeds them with."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from catalog.online_features import (
+    EventFeature,
+    customer_key_hash,
+    features_forget_customer,
+    features_record_events,
+    item_stats,
+    ranking_state,
+)
+from recommendations.ranking import online
+from recommendations.ranking.features import Aggregates, feature_matrix, feature_names
+from recommendations.ranking.sources import CandidateTable, SourceContext, default_sources, gather
+from recommendations.training.baskets import co_occurrence
+from recommendations.training.data import EventArrays, Indexer
+from shelfwise.datastores.redis_client import redis_client, tenant_key_pattern
+
+DAY = 86400.0
+START = 1_780_000_000.0
+TENANT = 987_021  # no store: only the keys carry it
+
+
+def generated(seed: int = 4) -> list[EventFeature]:
+    """40 customers, 30 items, 900 events over 60 days, in time order; weights 0, 1 and 3."""
+    rng = np.random.default_rng(seed)
+    times = np.sort(START + rng.uniform(0, 60 * DAY, size=900))
+    return [
+        EventFeature(
+            customer_id=f"c{int(rng.integers(0, 40))}",
+            item_id=f"i{int(rng.integers(0, 30) if rng.random() < 0.5 else rng.integers(0, 8))}",  # a popular few
+            timestamp=round(float(when), 3),
+            weight=float(rng.choice([0.0, 1.0, 3.0], p=[0.1, 0.6, 0.3])),
+        )
+        for when in times
+    ]
+
+
+def arrays(events: list[EventFeature]) -> EventArrays:
+    """What a training extracts: the events with a non-zero weight."""
+    kept = [event for event in events if event.weight]
+    return EventArrays(
+        np.array([int(event.customer_id[1:]) for event in kept]),
+        np.array([int(event.item_id[1:]) for event in kept]),
+        np.array([event.weight for event in kept], dtype=np.float32),
+        np.array([event.timestamp for event in kept]),
+        np.ones(len(kept), dtype=bool),
+    )
+
+
+@pytest.fixture
+def replayed(django_db_setup: None) -> Iterator[list[EventFeature]]:
+    """The events, replayed into Redis (each test starts with an empty Redis)."""
+    events = generated()
+    for start in range(0, len(events), 64):  # as ingestion sends them, batch by batch
+        assert features_record_events(TENANT, events[start : start + 64], batch=uuid.uuid4().hex)
+    yield events
+    client = redis_client()
+    keys = list(client.scan_iter(match=tenant_key_pattern(TENANT), count=1000))
+    if keys:
+        client.unlink(*keys)
+
+
+def offline_and_online(events: list[EventFeature], customer: int, at: float) -> tuple[np.ndarray, np.ndarray]:
+    """One customer's candidates with their features, computed offline at the cut ``at`` and
+    from what Redis holds (asked at the same instant)."""
+    data = arrays(events)
+    indexer = Indexer.of(data)
+    context = SourceContext(data, indexer, at, True, together=co_occurrence(data, indexer))
+    sources = [source.name for source in default_sources()]
+    table = gather(context, indexer.rows(np.array([customer])), default_sources())
+    offline = feature_matrix(table, Aggregates.at_cut(data, indexer, at), sources)
+
+    item_ids = [f"i{int(indexer.item_ids[item])}" for item in table.items]
+    state = ranking_state(TENANT, f"c{customer}", recent=20, popular=5, trending=5)
+    stats = item_stats(TENANT, item_ids)
+    assert state is not None
+    assert stats is not None
+    local = CandidateTable(np.zeros(len(item_ids), dtype=np.int64), np.arange(len(item_ids)), table.scores, table.ranks)
+    return offline, feature_matrix(local, online.online_aggregates(state, item_ids, stats, at), sources)
+
+
+@pytest.mark.parametrize("customer", [0, 7, 19, 33])
+def test_features_from_redis_equal_the_offline_ones_at_the_same_instant(
+    replayed: list[EventFeature], customer: int
+) -> None:
+    at = replayed[-1].timestamp + 3 * 3600.0
+    offline, live = offline_and_online(replayed, customer, at)
+
+    assert offline.shape == live.shape
+    assert len(offline) > 20
+    names = feature_names([source.name for source in default_sources()])
+    for column, name in enumerate(names):
+        np.testing.assert_allclose(live[:, column], offline[:, column], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_serving_seeds_neighbours_with_the_recent_items_training_uses(replayed: list[EventFeature]) -> None:
+    data = arrays(replayed)
+    indexer = Indexer.of(data)
+    context = SourceContext(data, indexer, replayed[-1].timestamp + 1, True)
+    for customer in (0, 7, 19):
+        row = int(indexer.rows(np.array([customer]))[0])
+        seeds = {f"i{int(indexer.item_ids[c])}" for c in context.recent[row].indices}
+        assert (
+            set(online.recent_seeds(ranking_state(TENANT, f"c{customer}", recent=20, popular=1, trending=1))) == seeds
+        )
+
+
+def test_erasing_a_customer_removes_their_aggregates(replayed: list[EventFeature]) -> None:
+    state = ranking_state(TENANT, "c39", recent=20, popular=1, trending=1)
+    assert state is not None
+    assert state.events > 0
+    assert state.pairs
+
+    features_forget_customer(TENANT, customer_key_hash("c39"))
+
+    gone = ranking_state(TENANT, "c39", recent=20, popular=1, trending=1)
+    assert gone is not None
+    assert gone.events == 0
+    assert not gone.pairs
+    assert not gone.recent
