@@ -4,6 +4,7 @@ interactive parts (live training progress), charts from data embedded with ``jso
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.contrib import messages
@@ -22,7 +23,7 @@ from dashboard import selectors
 from dashboard.access import actor_of, can_change, member_required, store_of
 from dashboard.forms import ApiKeyForm, ConfirmForm, StoreAuthenticationForm
 from recommendations import selectors as recommendation_selectors
-from recommendations.models import Scenario, TrainingJob
+from recommendations.models import ModelVersion, Scenario, TrainingJob
 from recommendations.services.registry import PromotionRefused, model_version_promote, model_version_rollback
 from recommendations.services.training import (
     TrainingAlreadyRunning,
@@ -198,7 +199,12 @@ def _with_titles(served: engine.Served | None) -> dict[str, Any] | None:
         "strategy": served.strategy,
         "version": served.version,
         "items": [
-            {"item_id": item, "score": score, "title": titles.get(item, {}).get("title", "")}
+            {
+                "item_id": item,
+                "score": score,
+                "title": titles.get(item, {}).get("title", ""),
+                "sources": served.sources.get(item, "").replace("+", ", "),
+            }
             for item, score in served.items
         ],
     }
@@ -221,19 +227,39 @@ def models(request: HttpRequest) -> HttpResponse:
         asked = None
     if asked is not None and TrainingJob.objects.filter(pk=asked).exists():
         followed = asked
+    page = _page(request, versions)
     return render(
         request,
         "dashboard/models.html",
         context_for(
             request,
             "models",
-            versions=_page(request, versions),
+            versions=page,
+            ranker=_ranker_of(page),
             jobs=jobs,
             running=running,
             followed_job=followed,
             can_rollback=previous,
         ),
     )
+
+
+def _ranker_of(versions: Iterable[ModelVersion]) -> dict[str, Any] | None:
+    """The two-stage ranker of the newest version on the page that has one: its version,
+    sources, trees, why it was chosen, and its features by share of split gain (top 12)."""
+    for version in versions:
+        ranker = ((version.manifest or {}).get("scoring") or {}).get("ranker")
+        if ranker:
+            importance = sorted((ranker.get("importance") or {}).items(), key=lambda kv: -kv[1])
+            return {
+                "version": version.version,
+                "sources": ranker.get("sources", []),
+                "trees": ranker.get("trees"),
+                "protocol": ranker.get("protocol"),
+                "reason": ((version.metrics or {}).get("stages") or {}).get("reason", ""),
+                "importance": [(name, share) for name, share in importance[:12] if share > 0],
+            }
+    return None
 
 
 @member_required()

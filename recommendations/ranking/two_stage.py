@@ -93,24 +93,20 @@ def _label_windows(
 ) -> list[tuple[float, SourceContext, EventArrays]]:
     """(window, what the sources know, the events that label it). ``time``: the stacked cuts;
     ``customer``: one per-customer holdout (a seeded 20 % of each customer's events label the
-    rest) — where time cannot separate the data (ADR 0007), the same protocol as the holdout;
-    ``mixed``: both, so that the ranker learns what predicts a customer's next items in time
-    and what predicts their held-back ones."""
-    windows: list[tuple[float, SourceContext, EventArrays]] = []
-    if protocol in {"customer", "mixed"}:
+    rest) — where time cannot separate the data (ADR 0007), the same protocol as the holdout.
+    (Both kinds in one ranker measured below either on its own protocol: docs/adr/0008.)"""
+    if protocol == "customer":
         held = customer_holdout_mask(events, LABEL_SHARE, seed)
         context = context_at(events.take(~held), indexer, float(events.times.max()) + 1.0, repeats, fit)
-        windows.append((0.0, context, events.take(held)))
-    if protocol in {"time", "mixed"}:
-        windows += [
-            (
-                quantile,
-                context_at(events, indexer, cut, repeats, fit),
-                events.take((events.times >= cut) & (events.times < end)),
-            )
-            for quantile, cut, end in window_cuts(events)
-        ]
-    return windows
+        return [(0.0, context, events.take(held))]
+    return [
+        (
+            quantile,
+            context_at(events, indexer, cut, repeats, fit),
+            events.take((events.times >= cut) & (events.times < end)),
+        )
+        for quantile, cut, end in window_cuts(events)
+    ]
 
 
 def two_stage_fit(

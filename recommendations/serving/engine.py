@@ -70,6 +70,8 @@ class Served:
     version: int | None
     cache: str = "none"  # hit | miss | none
     recommendation_id: str = ""
+    # A two-stage list: the candidate sources that proposed each item (the dashboard shows them).
+    sources: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.recommendation_id:
@@ -200,7 +202,7 @@ def recommend(
             declined=planned.declined,
         )  # fmt: skip
         items = _first(value, request.count, request.exclude)
-    served = Served(items, value["strategy"], route, value.get("version"), state)
+    served = Served(items, value["strategy"], route, value.get("version"), state, sources=_sources(value, items))
     if not warming:
         recommendation_served(tenant_id=request.tenant_id, endpoint="customer", strategy=served.strategy, cache=state)
     return served
@@ -215,9 +217,20 @@ def served_from_cache(request: CustomerRequest, planned: CustomerPlan, found: ca
     items = _first(value, request.count, request.exclude)
     if len(items) < request.count and len(value["ids"]) >= CANDIDATES:
         return None
-    served = Served(items, value["strategy"], planned.route, value.get("version"), "hit")
+    served = Served(
+        items, value["strategy"], planned.route, value.get("version"), "hit", sources=_sources(value, items)
+    )
     recommendation_served(tenant_id=request.tenant_id, endpoint="customer", strategy=served.strategy, cache="hit")
     return served
+
+
+def _sources(value: dict[str, Any], items: list[tuple[str, float]]) -> dict[str, str]:
+    """Which sources proposed the served items (two-stage lists only)."""
+    proposed = value.get("sources")
+    if not proposed:
+        return {}
+    by_item = dict(zip(value["ids"], proposed, strict=False))
+    return {item: by_item[item] for item, _score in items if by_item.get(item)}
 
 
 def _first(value: dict[str, Any], count: int, exclude: frozenset[str]) -> list[tuple[str, float]]:
@@ -246,6 +259,7 @@ def _compute_for_customer(
     model = _load(config, version)
     items: list[tuple[str, float]] = []
     seen: set[str] = set()
+    proposed_by: dict[str, str] = {}
     kind = route.source.get("kind")
     exclude_seen = _excludes_seen(request, config)
     # Where the store recommends what customers already had: their own items first (buy again),
@@ -258,7 +272,9 @@ def _compute_for_customer(
         items = _trending(request.tenant_id, candidates, request.filters, set())
     elif ranked:
         assert model is not None  # noqa: S101 - `ranked` says so
-        items, seen = _two_stage(model, request, _weights_of(weights), exclude_seen=exclude_seen, k=candidates)
+        items, seen, proposed_by = _two_stage(
+            model, request, _weights_of(weights), exclude_seen=exclude_seen, k=candidates
+        )
     elif model is not None and not declined:
         vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, _weights_of(weights))
         if vector is not None or history is not None:
@@ -276,9 +292,12 @@ def _compute_for_customer(
     if len(items) < candidates:
         items = _top_up(request.tenant_id, items, candidates, request.filters, seen | {i for i, _ in items}, model)
     # Two flat lists (not 100 pairs): a cache hit decodes them with few allocations.
-    return {"ids": [item for item, _score in items], "scores": [round(float(score), 6) for _item, score in items],
-            "strategy": strategy,
-            "version": model.version if model is not None and strategy == "model" else None}  # fmt: skip
+    value = {"ids": [item for item, _score in items], "scores": [round(float(score), 6) for _item, score in items],
+             "strategy": strategy,
+             "version": model.version if model is not None and strategy == "model" else None}  # fmt: skip
+    if proposed_by:
+        value["sources"] = [proposed_by.get(item, "") for item, _score in items]
+    return value
 
 
 def _load(config: ServingConfig, version: VersionRef | None) -> LoadedModel | None:
@@ -423,10 +442,11 @@ def _score(
 
 def _two_stage(
     model: LoadedModel, request: CustomerRequest, weights: EventSettings, *, exclude_seen: bool, k: int
-) -> tuple[list[tuple[str, float]], set[str]]:
+) -> tuple[list[tuple[str, float]], set[str], dict[str, str]]:
     """A two-stage version's list (docs/adr/0008): candidates from the version's sources, their
     features from the aggregates in Redis (two round trips), ordered by the ranker. Returns the
-    list and what the customer had. With Redis unavailable the ranker gets what it can: the
+    list, what the customer had, and which sources proposed each item ("cf+popular"). With Redis
+    unavailable the ranker gets what it can: the
     collaborative candidates, with the features Redis would have given missing."""
     info = model.ranker_info or {}
     names: list[str] = list(info.get("sources", []))
@@ -464,7 +484,7 @@ def _two_stage(
     allowed = request.filters.matching(sorted(everything)) if everything else set()  # deleted ones never
     found = online.candidates({name: [p for p in pairs if p[0] in allowed] for name, pairs in proposed.items()})
     if not found.item_ids:
-        return [], had
+        return [], had, {}
     stats = item_stats(request.tenant_id, found.item_ids)
     aggregates = online.online_aggregates(state, found.item_ids, stats, time.time())
     features = feature_matrix(found.table, aggregates, names)
@@ -475,8 +495,12 @@ def _two_stage(
     with span("recommendations.rank", **{"shelfwise.candidates": len(found.item_ids)}):
         scores = model.ranker.run(None, {INPUT_NAME: features})[0].ravel()  # type: ignore[union-attr]
     scoring_observed(seconds=time.perf_counter() - started, batch=1)
-    order = np.argsort(-scores, kind="stable")[:k]
-    return [(found.item_ids[i], float(scores[i])) for i in order], had
+    order = np.argsort(-scores, kind="stable")[:k].tolist()
+    return (
+        [(found.item_ids[i], float(scores[i])) for i in order],
+        had,
+        {found.item_ids[i]: "+".join(found.sources_of(i)) for i in order},
+    )
 
 
 # --------------------------------------------------------------------------- fallback chain

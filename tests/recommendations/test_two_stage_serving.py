@@ -140,3 +140,31 @@ def test_redis_stopped_while_ranking_still_answers_from_the_model(features: Tena
     assert response.json()["strategy"] == "model"
     assert len(response.json()["items"]) == 10
     assert elapsed < 2.0  # bounded waits on a dead Redis
+
+
+def test_the_models_page_shows_the_ranker_its_sources_and_feature_importance(
+    store: tuple[TenantHandle, ModelVersion], live_db: None
+) -> None:
+    from tests.dashboard.test_dashboard import logged_in
+
+    handle, version = store
+    page = logged_in(handle).get("/dashboard/models/").content.decode()
+
+    assert f"Two-stage ranker (v{version.version})" in page
+    assert "buy_again, popular, trending" in page
+    top = max(version.manifest["scoring"]["ranker"]["importance"].items(), key=lambda kv: kv[1])[0]
+    assert f"<td>{top}</td>" in page
+    assert "+ ranker" in page
+
+
+def test_a_customers_page_shows_which_sources_proposed_each_item(features: TenantHandle) -> None:
+    from tests.dashboard.test_dashboard import logged_in
+
+    page = logged_in(features).get("/dashboard/customers/c3/").content.decode()
+
+    assert "strategy <strong>model</strong>" in page
+    marked = page.split('title="the candidate sources that proposed it">from ')[1:]
+    assert len(marked) == 10  # every item of the list, e.g. "from buy_again, popular"
+    named = {name.strip() for part in marked for name in part.split("<", 1)[0].split(",")}
+    assert {"buy_again", "trending"} <= named
+    assert named <= {"cf", "neighbours", "together", "buy_again", "popular", "trending"}
