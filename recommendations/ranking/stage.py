@@ -40,10 +40,17 @@ def second_stage(  # noqa: PLR0917 - run()'s state, passed on
         return None, None
     progress("training the two-stage ranker on all data", 72)
     with clock.stage("two_stage_refit"):
-        refit = two_stage_fit(
-            events, indexer, repeats=split.repeats, fit=_fitter(algorithm, params, options.seed),
-            protocol=stage.protocol, seed=options.seed,
-        )  # fmt: skip
+        try:
+            refit = two_stage_fit(
+                events, indexer, repeats=split.repeats, fit=_fitter(algorithm, params, options.seed),
+                protocol=stage.protocol, seed=options.seed,
+            )  # fmt: skip
+        except CANDIDATE_FAILURES as exc:  # the single stage then serves, as measured
+            stages = metrics["stages"]
+            metrics["model"] = dict(stages["single"])
+            stages["chosen"] = "single"
+            stages["reason"] += f"; but it could not be trained on all events ({exc}): the single stage serves"
+            return None, None
         return refit, co_occurrence(events, indexer)
 
 

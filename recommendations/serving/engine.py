@@ -446,8 +446,8 @@ def _two_stage(
     """A two-stage version's list (docs/adr/0008): candidates from the version's sources, their
     features from the aggregates in Redis (two round trips), ordered by the ranker. Returns the
     list, what the customer had, and which sources proposed each item ("cf+popular"). With Redis
-    unavailable the ranker gets what it can: the
-    collaborative candidates, with the features Redis would have given missing."""
+    unavailable the ranker gets what it can: the collaborative candidates, with the features
+    Redis would have given missing."""
     info = model.ranker_info or {}
     names: list[str] = list(info.get("sources", []))
     limits = online.limits()
