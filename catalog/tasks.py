@@ -52,8 +52,8 @@ def usage_refresh_all() -> int:
     name="catalog.tasks.features_rebuild", queue="default", soft_time_limit=3600, time_limit=3700, ignore_result=True
 )
 def features_rebuild() -> dict[str, Any]:
-    """Recompute popularity and recent items in Redis from all of the tenant's events (after
-    event weights changed, or Redis lost its data)."""
+    """Recompute popularity, recent items and the ranker's aggregates in Redis from all of the
+    tenant's events, in time order (after event weights changed, or Redis lost its data)."""
     tenant = tenant_current()
     settings = event_settings_for(tenant)
     features_reset(tenant.pk)

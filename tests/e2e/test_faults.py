@@ -62,7 +62,7 @@ def server(live_db: None) -> Iterator[AppServer]:
 
 
 def test_a_damaged_active_bundle_is_not_served_the_previous_version_is(store: TenantHandle, live_db: None) -> None:
-    second = train_now(store, algorithm="itemknn_cosine")
+    second = train_now(store, algorithm="itemknn_cosine", two_stage=False)
     with tenant_context(store.tenant):
         model_version_promote(version=ModelVersion.objects.get(pk=second.pk), actor="test")
     storage = model_storage()

@@ -1,4 +1,6 @@
-"""The model registry without a worker: retention, damaged bundles, erasure, scheduling."""
+"""The model registry without a worker: retention, damaged bundles, erasure, scheduling.
+(Single-stage trainings: the registry's rules are the same for a two-stage version, and the
+second stage would only add training time here.)"""
 
 from __future__ import annotations
 
@@ -26,8 +28,8 @@ def trained_store(live_db: None) -> TenantHandle:
 
 def test_retention_keeps_the_newest_versions_files(trained_store: TenantHandle) -> None:
     trained_store.client().patch("/api/v1/settings", {"training": {"keep_versions": 2}}, format="json")
-    made = [train_now(trained_store, algorithm="popularity") for _ in range(3)]
-    active = train_now(trained_store)  # als: beats popularity, promoted
+    made = [train_now(trained_store, algorithm="popularity", two_stage=False) for _ in range(3)]
+    active = train_now(trained_store, two_stage=False)  # als: beats popularity, promoted
 
     with tenant_context(trained_store.tenant):
         states = {v.version: (v.status, v.artifacts_purged_at is not None) for v in ModelVersion.objects.all()}
@@ -39,8 +41,8 @@ def test_retention_keeps_the_newest_versions_files(trained_store: TenantHandle) 
 
 
 def test_a_damaged_bundle_is_detected_and_never_promoted(trained_store: TenantHandle) -> None:
-    first = train_now(trained_store)
-    second = train_now(trained_store, algorithm="popularity")
+    first = train_now(trained_store, two_stage=False)
+    second = train_now(trained_store, algorithm="popularity", two_stage=False)
     storage = model_storage()
     path = f"{second.artifact_path}/scoring.onnx"
     with storage.open(path, "rb") as handle:
@@ -59,7 +61,7 @@ def test_a_damaged_bundle_is_detected_and_never_promoted(trained_store: TenantHa
 
 
 def test_erased_customer_leaves_every_stored_model(trained_store: TenantHandle, celery_worker) -> None:
-    version = train_now(trained_store)
+    version = train_now(trained_store, two_stage=False)
     customers_before = bundle_load(version.artifact_path).ids("customers.json")
     assert "c7" in customers_before
 
@@ -95,7 +97,7 @@ def test_a_customer_erased_while_a_model_trained_is_not_in_its_bundle(trained_st
     with tenant_context(trained_store.tenant):
         ErasedCustomer.objects.create(customer_hash=erasure_hash("c9"))
 
-    version = train_now(trained_store)
+    version = train_now(trained_store, two_stage=False)
 
     assert version.artifact_path.endswith("/r2")  # rewritten before it was ready
     bundle = bundle_load(version.artifact_path)
@@ -107,16 +109,16 @@ def test_a_customer_erased_while_a_model_trained_is_not_in_its_bundle(trained_st
 def test_tombstones_stay_while_a_model_read_before_them_or_their_clean_up_is_pending(
     trained_store: TenantHandle,
 ) -> None:
-    old = train_now(trained_store, algorithm="popularity")
+    old = train_now(trained_store, algorithm="popularity", two_stage=False)
     with tenant_context(trained_store.tenant):
         pending = ErasedCustomer.objects.create(customer_hash="a" * 64)
         ErasedCustomer.objects.create(customer_hash="b" * 64, cleaned_at=pending.erased_at)
         ErasedCustomer.objects.create(customer_hash="c" * 64, erased_at=old.created_at, cleaned_at=old.created_at)
-    train_now(trained_store)  # retention runs after it: the popularity version is still stored
+    train_now(trained_store, two_stage=False)  # retention runs after it: the popularity version is still stored
     with tenant_context(trained_store.tenant):
         assert set(ErasedCustomer.objects.values_list("customer_hash", flat=True)) == {"a" * 64, "b" * 64, "c" * 64}
         ModelVersion.objects.filter(pk=old.pk).update(artifacts_purged_at=old.created_at)
-    train_now(trained_store)
+    train_now(trained_store, two_stage=False)
     with tenant_context(trained_store.tenant):
         # Every stored model was created after them: the cleaned ones go, the pending one stays.
         assert set(ErasedCustomer.objects.values_list("customer_hash", flat=True)) == {"a" * 64}

@@ -46,7 +46,7 @@ def store(django_db_setup: None, django_db_blocker) -> Iterator[TenantHandle]:
             for n in range(96)
         ]
         handle.client().post("/api/v1/items:batch", {"items": items}, format="json")
-        version = train_now(handle, algorithm="als")  # fold-in and the ALS scoring graph are under test
+        version = train_now(handle, algorithm="als", two_stage=False)  # fold-in, the ALS scoring graph are under test
         assert version.status == "active"
         connection.set_schema_to_public()
         yield handle
@@ -168,7 +168,7 @@ def test_unknown_customer_and_store_without_model_fall_back_to_popularity(store:
 def test_after_promotion_the_new_version_is_served_not_the_old_cache(store: TenantHandle, live_db: None) -> None:
     old = recs(store, "c30", count=5)
     assert recs(store, "c30", count=5)["X-Shelfwise-Cache"] == "hit"
-    second = train_now(store, algorithm="itemknn_cosine")
+    second = train_now(store, algorithm="itemknn_cosine", two_stage=False)
     with tenant_context(store.tenant):
         model_version_promote(version=ModelVersion.objects.get(pk=second.pk), actor="test")
     try:
@@ -199,7 +199,7 @@ def test_a_process_still_routing_by_the_old_version_serves_the_new_one_after_a_p
     assert (cached["X-Shelfwise-Cache"], cached.json()["model_version"]) == ("hit", 1)
     assert api.get("/api/v1/items/i7/similar", {"count": 5}).json()["model_version"] == 1
     before = config._configs[store.tenant.pk]  # this process's routing, read before the change
-    second = train_now(store, algorithm="itemknn_cosine")
+    second = train_now(store, algorithm="itemknn_cosine", two_stage=False)
     with tenant_context(store.tenant):
         model_version_promote(version=ModelVersion.objects.get(pk=second.pk), actor="test")
     try:
