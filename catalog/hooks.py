@@ -19,7 +19,12 @@ CustomerErasedListener = Callable[[int, str], None]
 # (tenant id, external ids of items created, changed or deleted)
 ItemsChangedListener = Callable[[int, Sequence[str]], None]
 
+# (tenant id, external ids of the customers whose events were replayed): the online features
+# were recomputed from PostgreSQL
+FeaturesRebuiltListener = Callable[[int, Sequence[str]], None]
+
 _events_ingested: list[EventsIngestedListener] = []
+_features_rebuilt: list[FeaturesRebuiltListener] = []
 _customer_erased: list[CustomerErasedListener] = []
 _items_changed: list[ItemsChangedListener] = []
 
@@ -27,6 +32,11 @@ _items_changed: list[ItemsChangedListener] = []
 def events_ingested_listen(listener: EventsIngestedListener) -> None:
     if listener not in _events_ingested:
         _events_ingested.append(listener)
+
+
+def features_rebuilt_listen(listener: FeaturesRebuiltListener) -> None:
+    if listener not in _features_rebuilt:
+        _features_rebuilt.append(listener)
 
 
 def customer_erased_listen(listener: CustomerErasedListener) -> None:
@@ -49,6 +59,10 @@ def _notify(listeners: Sequence[Callable[..., None]], *args: object) -> None:
 
 def events_ingested_notify(tenant_id: int, customer_ids: Sequence[str]) -> None:
     _notify(_events_ingested, tenant_id, customer_ids)
+
+
+def features_rebuilt_notify(tenant_id: int, customer_ids: Sequence[str]) -> None:
+    _notify(_features_rebuilt, tenant_id, customer_ids)
 
 
 def customer_erased_notify(tenant_id: int, customer_id: str) -> None:

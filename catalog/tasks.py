@@ -14,6 +14,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from catalog.event_settings import event_settings_for
+from catalog.hooks import features_rebuilt_notify
 from catalog.models import Event
 from catalog.online_features import EventFeature, features_apply_once, features_reset
 from catalog.services import usage
@@ -64,7 +65,9 @@ def features_rebuild() -> dict[str, Any]:
     )
     chunk: list[EventFeature] = []
     total = 0
+    customers: set[str] = set()
     for customer_id, item_id, event_type, value, timestamp in events:
+        customers.add(customer_id)
         chunk.append(EventFeature(customer_id, item_id, timestamp.timestamp(), settings.weight(event_type, value)))
         if len(chunk) >= REBUILD_CHUNK:
             features_apply_once(tenant.pk, chunk, batch=uuid.uuid4().hex)  # raises without Redis: retried
@@ -72,5 +75,7 @@ def features_rebuild() -> dict[str, Any]:
             chunk = []
     features_apply_once(tenant.pk, chunk, batch=uuid.uuid4().hex)
     total += len(chunk)
+    # Lists ranked while the features were partial (or gone) are stale now.
+    features_rebuilt_notify(tenant.pk, sorted(customers))
     logger.info("rebuilt online features from %d events", total)
     return {"schema": current_schema(), "events": total}

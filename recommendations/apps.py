@@ -6,10 +6,11 @@ class RecommendationsConfig(AppConfig):
     verbose_name = "Models and recommendations"
 
     def ready(self) -> None:
-        from catalog.hooks import customer_erased_listen, events_ingested_listen
+        from catalog.hooks import customer_erased_listen, events_ingested_listen, features_rebuilt_listen
         from recommendations.listeners import (
             on_customer_erased,
             on_events_ingested,
+            on_features_rebuilt,
             on_tenant_deleted,
             on_training_settings_changed,
             on_version_promoted,
@@ -25,6 +26,7 @@ class RecommendationsConfig(AppConfig):
         settings_changed_listen("training", on_training_settings_changed)
         customer_erased_listen(on_customer_erased)
         events_ingested_listen(on_events_ingested)
+        features_rebuilt_listen(on_features_rebuilt)
         version_promoted_listen(on_version_promoted)
         tenant_deletion_hook_register(on_tenant_deleted)
         scrape_source_register(active_model_gauges)

@@ -35,6 +35,14 @@ def on_events_ingested(tenant_id: int, customer_ids: Sequence[str]) -> None:
         refresh_recommendations.apply_async(args=(claimed[start : start + REFRESH_CHUNK],), countdown=0)
 
 
+def on_features_rebuilt(tenant_id: int, customer_ids: Sequence[str]) -> None:
+    """The online features were rebuilt: lists ranked while they were partial (or gone, with
+    Redis' data) are recomputed on the customers' next requests."""
+    customers = list(customer_ids)
+    for start in range(0, len(customers), 5000):
+        bump_generations(tenant_id, customers[start : start + 5000])
+
+
 def on_version_promoted(tenant_id: int, name: str, version: int) -> None:
     """A new version is served: every process re-reads its routing (a new serving stamp), and
     the caches of the most active customers are warmed."""

@@ -168,3 +168,23 @@ def test_a_customers_page_shows_which_sources_proposed_each_item(features: Tenan
     named = {name.strip() for part in marked for name in part.split("<", 1)[0].split(",")}
     assert {"buy_again", "trending"} <= named
     assert named <= {"cf", "neighbours", "together", "buy_again", "popular", "trending"}
+
+
+def test_lists_ranked_before_a_features_rebuild_are_recomputed_after_it(
+    store: tuple[TenantHandle, ModelVersion], live_db: None
+) -> None:
+    """Redis lost its data (each test starts with an empty Redis): a list ranked then has no
+    customer or item aggregates; once features_rebuild has run, the next request ranks again
+    (as it does after a rebuild for new event weights)."""
+    handle, _version = store
+    before = recs(handle, "c30", count=10)
+    assert before.status_code == 200
+    assert recs(handle, "c30", count=10)["X-Shelfwise-Cache"] == "hit"
+
+    with tenant_context(handle.tenant):
+        features_rebuild()
+    connection.set_schema_to_public()
+    after = recs(handle, "c30", count=10)
+
+    assert after["X-Shelfwise-Cache"] == "miss"
+    assert HIT_NOW in [row["item_id"] for row in after.json()["items"]]
