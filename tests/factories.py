@@ -245,10 +245,10 @@ def arrays_from_rows(rows: list[dict[str, object]]) -> EventArrays:
 
 
 def make_trained_store(prefix: str) -> TenantHandle:
-    """A taste store with an active ALS model (the connection left in the public schema)."""
+    """A taste store with an active single-stage model (the connection left in the public schema)."""
     handle = make_tenant(prefix)
     load_taste_store(handle)
-    assert train_now(handle).status == "active"
+    assert train_now(handle, two_stage=False).status == "active"
     connection.set_schema_to_public()
     return handle
 

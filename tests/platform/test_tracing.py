@@ -60,7 +60,7 @@ def test_a_recommendation_request_exports_its_trace(live_db: None, collector: tu
     endpoint, spans = collector
     store: TenantHandle = make_tenant("traced")
     load_taste_store(store)
-    train_now(store)
+    train_now(store, two_stage=False)
     server = start_app_server(
         "traced", workers=1, env={"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
     )

@@ -97,7 +97,7 @@ def test_a_repeat_heavy_store_recommends_a_customers_own_items_first(live_db: No
     staples = {item for item, times in bought.items() if times >= 3}
     assert len(staples) >= 3
 
-    version = train_now(store)
+    version = train_now(store, two_stage=False)  # issue 20's single stage: own items first
 
     assert version.data_counts["repeat_aware"] is True
     assert version.metrics["repeats_count"] is True
@@ -139,7 +139,7 @@ def test_without_a_model_a_repeat_heavy_store_serves_buy_again(live_db: None) ->
 def test_retrainings_reuse_the_chosen_recipe_until_it_is_old_or_the_data_grew(live_db: None, reason: str) -> None:
     store = make_tenant("reuse")
     load_taste_store(store)
-    first = train_now(store)
+    first = train_now(store, two_stage=False)  # the search's reuse is the subject
     assert first.metrics["tuning"]["searched"] == "auto"
     with tenant_context(store.tenant):
         if reason == "old":
@@ -149,7 +149,7 @@ def test_retrainings_reuse_the_chosen_recipe_until_it_is_old_or_the_data_grew(li
             ModelVersion.objects.filter(pk=first.pk).update(data_counts=counts)
     connection.set_schema_to_public()
 
-    second = train_now(store)
+    second = train_now(store, two_stage=False)
 
     if reason == "fresh":
         assert second.metrics["tuning"] == {}  # no search
