@@ -115,8 +115,8 @@ def test_exclude_seen_leaves_out_everything_the_customer_had(features: TenantHan
 
 
 def test_redis_stopped_while_ranking_still_answers_from_the_model(features: TenantHandle) -> None:
-    from shelfwise.datastores import redis_client
     from shelfwise.dev import servers as devservers
+    from tests.fixtures.processes import reset_this_process_pools
 
     state_dir = Path(os.environ["SHELFWISE_DEV_STATE"]).parent
     state = devservers.read_state(state_dir)
@@ -127,14 +127,7 @@ def test_redis_stopped_while_ranking_still_answers_from_the_model(features: Tena
         elapsed = time.perf_counter() - started
     finally:
         devservers.start(state_dir, durable=False)
-        redis_client.reset_circuit()
-        from kombu import pools
-
-        from shelfwise.celery import app
-
-        pools.reset()
-        app._pool = None
-        app.amqp._producer_pool = None
+        reset_this_process_pools()
 
     assert response.status_code == 200
     assert response.json()["strategy"] == "model"
