@@ -206,7 +206,9 @@ def test_a_process_still_routing_by_the_old_version_serves_the_new_one_after_a_p
         config._configs[store.tenant.pk] = before
         answer = fast.get("/api/v1/customers/c31/recommendations", {"count": 5})
         assert answer.status_code == 200
-        assert (answer["X-Shelfwise-Cache"], answer.json()["model_version"]) == ("miss", second.version)
+        # a miss computed here, or a hit on a list the promotion's warming task (a real Celery
+        # worker, racing this request) already computed with the new version: never the old list
+        assert answer.json()["model_version"] == second.version
 
         config._configs[store.tenant.pk] = before
         batch = api.post(
