@@ -420,6 +420,8 @@ SHELFWISE_TRAINING_STALE_SECONDS = env.SHELFWISE_TRAINING_STALE_SECONDS
 # Serving: loaded model versions per process (bytes), how long routing config is reused, how
 # long a computed list stays cached (a customer's new event replaces it at once).
 SHELFWISE_MODEL_CACHE_BYTES = env.SHELFWISE_MODEL_CACHE_BYTES
+# From this many items a factor model's version gets an ANN index (docs/adr/0009).
+SHELFWISE_ANN_MIN_ITEMS = env.SHELFWISE_ANN_MIN_ITEMS
 SHELFWISE_SERVING_CONFIG_SECONDS = env.SHELFWISE_SERVING_CONFIG_SECONDS
 SHELFWISE_RECOMMENDATION_CACHE_SECONDS = env.SHELFWISE_RECOMMENDATION_CACHE_SECONDS
 # Cached recommendations answered before Django's routing and most middleware (shelfwise.http.fastpath);

@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from recommendations.ranking.features import FEATURES_VERSION
 from recommendations.ranking.ranker import ranker_onnx, ranker_verify
+from recommendations.scoring import ann
 from recommendations.training.algorithms import Fitted, need, similar_items
 from recommendations.training.export import OPSET, scoring_graph, similar_graph, verify
 from recommendations.training.pipeline import PipelineResult
@@ -65,7 +66,7 @@ def _npz(**arrays: np.ndarray) -> bytes:
 
 def _libraries() -> dict[str, str]:
     versions = {"python": platform.python_version()}
-    for name in ("implicit", "numpy", "scipy", "onnx", "onnxruntime", "lightgbm", "onnxmltools", "django"):
+    for name in ("implicit", "numpy", "scipy", "onnx", "onnxruntime", "lightgbm", "onnxmltools", "faiss-cpu", "django"):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:  # pragma: no cover - all are dependencies
@@ -106,6 +107,8 @@ def bundle_files(result: PipelineResult) -> tuple[dict[str, bytes], dict[str, An
         files["customer_factors.npy"] = _npy(need(fitted.user_factors, "customer factors").astype(np.float32))
         files["item_factors.npy"] = _npy(item_factors.astype(np.float32))
         info["dimensions"] = int(item_factors.shape[1])
+        if fitted.algorithm != "popularity" and ann.ann_wanted(len(item_ids)):
+            files[ann.FILE], info["ann"] = _ann(item_factors, need(fitted.user_factors, "customer factors"))
         if "gram" in fitted.extra:
             files["gram.npy"] = _npy(fitted.extra["gram"])
             info["fold_in"] = {
@@ -135,6 +138,24 @@ def bundle_files(result: PipelineResult) -> tuple[dict[str, bytes], dict[str, An
     return files, info
 
 
+def _ann(item_factors: np.ndarray, customer_factors: np.ndarray) -> tuple[bytes, dict[str, Any]]:
+    """The version's ANN index over its item factors, checked against exact search for sampled
+    customers' vectors (docs/adr/0009); ``bundle_write`` refuses it below the recall target."""
+    index = ann.ann_build(item_factors)
+    rng = np.random.default_rng(0)
+    sample = rng.choice(len(customer_factors), size=min(ann.VERIFY_QUERIES, len(customer_factors)), replace=False)
+    check = ann.ann_verify(index, item_factors, customer_factors[sample])
+    return index.to_bytes(), {
+        "library": "faiss",
+        "index": "IVFFlat",
+        "metric": "inner_product",
+        "lists": int(index.index.nlist),
+        "nprobe": check.nprobe,
+        "queries": check.queries,
+        "recall_at_100": round(check.recall, 4),
+    }
+
+
 def bundle_write(*, prefix: str, result: PipelineResult, meta: dict[str, Any]) -> dict[str, Any]:
     """Verify the scoring graph, write every file, then the manifest; read all back and check.
 
@@ -147,6 +168,14 @@ def bundle_write(*, prefix: str, result: PipelineResult, meta: dict[str, Any]) -
             f"ONNX Runtime's top-k differs from numpy's for {check.mismatches} of {check.customers} customers"
         )
     verification: dict[str, Any] = {"customers": check.customers, "max_score_error": check.max_score_error}
+    found = scoring.get("ann")
+    if found is not None:
+        if found["recall_at_100"] < ann.RECALL_TARGET:
+            raise BundleError(
+                f"the ANN index found {found['recall_at_100']:.3f} of the exact top-100 for {found['queries']} "
+                f"customers (needs {ann.RECALL_TARGET}), searching {found['nprobe']} of its {found['lists']} lists"
+            )
+        verification["ann"] = {"queries": found["queries"], "recall_at_100": found["recall_at_100"]}
     if result.two_stage is not None:
         ranked = ranker_verify(files["ranker.onnx"], result.two_stage.ranker, result.two_stage.sample)
         if not ranked.ok:

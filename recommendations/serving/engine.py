@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import secrets
 import threading
 import time
@@ -411,6 +412,10 @@ def _score(
     excluded = [model.item_index[item] for item in exclude if item in model.item_index]
     k = min(k, model.n_items)
     penalty = _penalty(model, filters)
+    if model.ann is not None and vector is not None and model.kind == "factors" and model.algorithm != "popularity":
+        found = _ann_score(model, vector, excluded, penalty, k)
+        if found is not None:
+            return found
     if penalty is not None and not model.takes_penalty:
         excluded += np.flatnonzero(np.isinf(penalty[0])).tolist()
     inputs: dict[str, np.ndarray] = {
@@ -435,6 +440,34 @@ def _score(
         scores, _index, ids = model.scoring.run(None, inputs)
     scoring_observed(seconds=time.perf_counter() - started, batch=1)
     return [(str(item), float(score)) for item, score in zip(ids[0], scores[0], strict=True) if np.isfinite(score)]
+
+
+# The ANN index is asked for this many more items than a request needs beyond its exclusions
+# (filters rule out an unknown share of what it finds).
+ANN_MARGIN = 100
+
+
+def _ann_score(
+    model: LoadedModel, vector: np.ndarray, excluded: list[int], penalty: np.ndarray | None, k: int
+) -> list[tuple[str, float]] | None:
+    """The ``k`` best items by the version's ANN index (docs/adr/0009), without the excluded
+    ones and those a filter rules out; None when too few are left (the caller scores exactly)."""
+    assert model.ann is not None  # noqa: S101 - the caller checked
+    ruled_out = set(excluded)
+    mask = np.isinf(penalty[0]) if penalty is not None else None
+    count = min(model.n_items, 2 * (k + len(ruled_out)) + ANN_MARGIN)
+    started = time.perf_counter()
+    with span("recommendations.ann", **{"shelfwise.items": model.n_items, "shelfwise.asked": count}):
+        rows, scores = model.ann.search(vector, count)
+    scoring_observed(seconds=time.perf_counter() - started, batch=1)
+    kept: list[tuple[str, float]] = []
+    for row, score in zip(rows[0].tolist(), scores[0].tolist(), strict=True):
+        if row < 0 or row in ruled_out or (mask is not None and mask[row]) or not math.isfinite(score):
+            continue  # −1: the lists searched held fewer items than asked for
+        kept.append((model.item_ids[row], score))
+        if len(kept) == k:
+            return kept
+    return None
 
 
 # --------------------------------------------------------------------------- two stages

@@ -25,6 +25,8 @@ from django.utils import timezone
 
 from recommendations.models import ModelVersion
 from recommendations.registry.bundles import BundleError, bundle_load
+from recommendations.scoring import ann
+from recommendations.scoring.ann import AnnIndex
 from recommendations.scoring.sessions import onnx_session
 from recommendations.serving.metrics import model_load_failed
 
@@ -63,6 +65,8 @@ class LoadedModel:
     # and the bought-together neighbours its source reads (items × items).
     ranker: ort.InferenceSession | None = None
     ranker_info: dict[str, Any] | None = None
+    # A large catalog's index over the item factors (docs/adr/0009); None: scored exactly.
+    ann: AnnIndex | None = None
     together: sp.csr_matrix | None = None
     loaded_at: float = field(default_factory=time.monotonic)
     # Penalties per filter (MAX_MASKS, each for MASK_TTL_SECONDS: the catalog changes).
@@ -140,6 +144,8 @@ def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> 
         model.ranker = onnx_session(files["ranker.onnx"])
         model.ranker_info = dict(scoring_info["ranker"])
         model.together = bundle.history("together.npz") if "together.npz" in files else None
+    if ann.FILE in files and "ann" in scoring_info:
+        model.ann = ann.ann_load(files[ann.FILE], int(scoring_info["ann"]["nprobe"]))
     model.takes_penalty = any(i.name == "penalty" for i in model.scoring.get_inputs())
     return model
 

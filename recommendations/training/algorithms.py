@@ -24,6 +24,8 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from recommendations.scoring.ann import RECALL_AT, RECALL_TARGET, ann_similar, ann_wanted
+
 EASE_MAX_ITEMS = 10_000
 NEIGHBOURS_FOR_SIMILAR = 100
 
@@ -267,6 +269,14 @@ def similar_items(fitted: Fitted, k: int = NEIGHBOURS_FOR_SIMILAR) -> tuple[np.n
         ids = np.tile(order, (n, 1))
         scores = np.tile(factors[order, 0], (n, 1))
         return _drop_self(ids, scores, k)
+    if ann_wanted(factors.shape[0]):  # an items × items product would take hours (docs/adr/0009)
+        ids, scores, check = ann_similar(factors, k)
+        if not check.ok:
+            raise ValueError(
+                f"the similar-items index found {check.recall:.3f} of the exact top-{RECALL_AT} "
+                f"(needs {RECALL_TARGET}), searching {check.nprobe} lists"
+            )
+        return ids, scores
     norms = np.linalg.norm(factors, axis=1, keepdims=True)
     unit = factors / np.maximum(norms, 1e-12)
     ids = np.zeros((unit.shape[0], k), dtype=np.int64)
