@@ -148,7 +148,7 @@ def _ann(item_factors: np.ndarray, customer_factors: np.ndarray) -> tuple[bytes,
     return index.to_bytes(), {
         "library": "faiss",
         "index": "IVFFlat",
-        "metric": "inner_product",
+        "metric": "inner_product (Euclidean over [x, sqrt(M^2 - |x|^2)])",
         "lists": int(index.index.nlist),
         "nprobe": check.nprobe,
         "queries": check.queries,

@@ -1,1 +1,1 @@
-"""What training and serving share to score: ONNX Runtime sessions and ALS fold-in."""
+"""What training and serving share to score: ONNX Runtime sessions, ALS fold-in, the ANN index."""

@@ -144,8 +144,8 @@ def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> 
         model.ranker = onnx_session(files["ranker.onnx"])
         model.ranker_info = dict(scoring_info["ranker"])
         model.together = bundle.history("together.npz") if "together.npz" in files else None
-    if ann.FILE in files and "ann" in scoring_info:
-        model.ann = ann.ann_load(files[ann.FILE], int(scoring_info["ann"]["nprobe"]))
+    if ann.FILE in files and "ann" in scoring_info and model.item_factors is not None:
+        model.ann = ann.ann_load(files[ann.FILE], int(scoring_info["ann"]["nprobe"]), model.item_factors)
     model.takes_penalty = any(i.name == "penalty" for i in model.scoring.get_inputs())
     return model
 
