@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import scipy.sparse as sp
+from django.conf import settings
 
 from recommendations.ranking.two_stage import TwoStage, two_stage_fit, two_stage_scorer
 from recommendations.training import algorithms
@@ -85,7 +86,9 @@ def _two_stage(
     users = sample_customers(split.test_users, options.max_evaluation_customers, options.seed)
     two = evaluate(scorer, split.exclude, split.test, users)
     stages["two"] = {**two, "seconds": round(time.perf_counter() - began, 1), **stage.summary()}
-    if round(two["ndcg@10"], 4) <= round(single["ndcg@10"], 4):
+    if round(two["ndcg@10"], 4) <= round(single["ndcg@10"], 4) and not getattr(
+        settings, "SHELFWISE_TWO_STAGE_ALWAYS", False
+    ):
         stages["reason"] = (
             f"the two-stage ranker's NDCG@10 {two['ndcg@10']:.4f} does not beat the single stage's "
             f"{single['ndcg@10']:.4f} ({algorithm}) on the same holdout"
@@ -96,5 +99,10 @@ def _two_stage(
         f"the two-stage ranker's NDCG@10 {two['ndcg@10']:.4f} beats the single stage's "
         f"{single['ndcg@10']:.4f} ({algorithm}) on the same holdout"
     )
+    if round(two["ndcg@10"], 4) <= round(single["ndcg@10"], 4):  # only with the benchmarks' setting
+        stages["reason"] = (
+            f"kept by SHELFWISE_TWO_STAGE_ALWAYS (bench/serving.py measures its serving cost), though its "
+            f"NDCG@10 {two['ndcg@10']:.4f} does not beat the single stage's {single['ndcg@10']:.4f}"
+        )
     metrics["model"] = dict(two)
     return stage

@@ -154,3 +154,23 @@ def test_a_ranker_that_loses_to_the_single_stage_on_the_holdout_is_not_kept() ->
     assert "does not beat the single stage" in stages["reason"]
     assert result.two_stage is None
     assert result.metrics["model"] == stages["single"]
+
+
+def test_only_the_benchmarks_setting_keeps_a_losing_ranker_and_it_says_so(settings) -> None:  # type: ignore[no-untyped-def]
+    """bench/serving.py measures a two-stage version's serving cost on a store where the ranker
+    may lose: its settings keep the ranker anyway, and the reason says why (the product's never do)."""
+    from recommendations.ranking.stage import second_stage
+    from recommendations.training.pipeline import PipelineOptions, run
+    from tests.factories import taste_events
+
+    assert not getattr(settings, "SHELFWISE_TWO_STAGE_ALWAYS", False)
+    settings.SHELFWISE_TWO_STAGE_ALWAYS = True
+    result = run(
+        PipelineOptions(weights={}, algorithm="als"), events=arrays_from_rows(taste_events()), second_stage=second_stage
+    )
+
+    stages = result.metrics["stages"]
+    assert stages["chosen"] == "two"
+    assert stages["two"]["ndcg@10"] <= stages["single"]["ndcg@10"]
+    assert stages["reason"].startswith("kept by SHELFWISE_TWO_STAGE_ALWAYS")
+    assert result.two_stage is not None
