@@ -144,13 +144,50 @@ def _build_store(running: Stack) -> str:
         "PATCH",
         "/api/v1/settings",
         key,
-        {"training": {"params": {"als": {"factors": 64, "iterations": 8, "regularization": 10.0, "alpha": 1.0}}}},
+        # the single stage first: the two-stage case trains its own version later (_two_stage_version)
+        {
+            "training": {
+                "two_stage": False,
+                "params": {"als": {"factors": 64, "iterations": 8, "regularization": 10.0, "alpha": 1.0}},
+            }
+        },
     )
     _expect_ok(status, "settings")
     started = time.perf_counter()
     running.manage("model_train", "--tenant", "servebench", "--now")
     print(f"  trained in {time.perf_counter() - started:.0f}s", file=sys.stderr)
     return key
+
+
+def _two_stage_version(running: Stack, key: str) -> int:
+    """A two-stage version of the same store, promoted: the online aggregates rebuilt from the
+    events (they were loaded with COPY, not through the API), then a training that keeps its
+    ranker even if it does not beat the single stage (bench/settings.py's SHELFWISE_TWO_STAGE_ALWAYS:
+    this measures serving cost; quality is bench/quality.py's business)."""
+    started = time.perf_counter()
+    running.manage(
+        "shell", "-c",
+        "from django_tenants.utils import tenant_context; from tenants.models import Tenant; "
+        "from catalog.tasks import features_rebuild\n"
+        "with tenant_context(Tenant.objects.get(schema_name='t_servebench')): features_rebuild()",
+    )  # fmt: skip
+    print(f"  online aggregates rebuilt in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    status, _body, _h = _request(running.base_url, "PATCH", "/api/v1/settings", key, {"training": {"two_stage": True}})
+    _expect_ok(status, "settings")
+    started = time.perf_counter()
+    running.env["SHELFWISE_BENCH_TWO_STAGE_ALWAYS"] = "1"
+    try:
+        running.manage("model_train", "--tenant", "servebench", "--now")
+    finally:
+        del running.env["SHELFWISE_BENCH_TWO_STAGE_ALWAYS"]
+    print(f"  two-stage version trained in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    status, body, _h = _request(running.base_url, "GET", "/api/v1/models", key)
+    _expect_ok(status, "models")
+    rows = body["results"] if isinstance(body, dict) and "results" in body else body
+    version = max(row["version"] for row in rows)
+    status, body, _h = _request(running.base_url, "POST", f"/api/v1/models/{version}:promote", key, {"reason": "bench"})
+    _expect_ok(status, "promote")
+    return version
 
 
 _WRK_SCRIPT = """
@@ -268,6 +305,18 @@ def main() -> int:
         )
         freshness_p95 = fresh[int(0.95 * (len(fresh) - 1))] * 1000
 
+        print("training a two-stage version of the same store…", file=sys.stderr)
+        two_stage = _two_stage_version(running, key)
+        status, body, _h = _request(base, "GET", cold[0], key)  # loads the version (its first miss)
+        _expect_ok(status, "two-stage recommendations")
+        if body.get("model_version") != two_stage:
+            raise RuntimeError(f"expected version {two_stage} to answer, got {body.get('model_version')}")
+        # The cache key names the version: every customer is a miss again.
+        results["two_stage_miss_2_connections"] = _wrk(
+            wrk, base, key, cold[1:third], seconds=args.seconds, connections=2
+        )
+        print(f"  two_stage_miss_2_connections: {results['two_stage_miss_2_connections']}", file=sys.stderr)
+
     ceiling = results["ceiling"]["rps"]
     if args.json:
         print_json({**{name: {k: v for k, v in value.items() if k != "non_2xx"} for name, value in results.items()},
@@ -284,6 +333,7 @@ def main() -> int:
     print(f"event-to-fresh-recommendation p95: {freshness_p95:.1f} ms (100 customers; max {fresh[-1] * 1000:.1f} ms)")
     hit, miss, miss_2 = results["cache_hit"], results["cache_miss"], results["cache_miss_2_connections"]
     miss_half = results["cache_miss_half_load"]
+    two_miss = results["two_stage_miss_2_connections"]
     print("targets (issue 5, on 2 cores):")
     for text, figure, met in (
         ("cache hits >= 70% of the ceiling", f"{hit['rps'] / ceiling:.0%}", hit["rps"] >= 0.7 * ceiling),
@@ -295,6 +345,8 @@ def main() -> int:
          "the CPUs)"),
          f"{miss['p99_ms']:.2f} ms", miss["p99_ms"] <= 25),
         ("event-to-fresh-recommendation p95 <= 1 s", f"{freshness_p95:.1f} ms", freshness_p95 <= 1000),
+        ("two-stage cache-miss p99 <= 25 ms, 2 connections (issue 21)",
+         f"{two_miss['p99_ms']:.2f} ms", two_miss["p99_ms"] <= 25),
     ):  # fmt: skip
         print(f"  {'met   ' if met else 'MISSED'} {text}: {figure}")
     return 0
