@@ -193,23 +193,47 @@ def applied_marker_key(tenant_id: int, batch: str) -> str:
     return tenant_key(tenant_id, "ob", batch)
 
 
+# A batch is applied in slices of at most this many events, each one MULTI/EXEC with its own
+# marker: a slice's scripts take tens of milliseconds, so every call stays well inside
+# REDIS_SOCKET_TIMEOUT (0.25 s) — a 20,000-event transaction did not, and timed out (tripping
+# the circuit breaker) on every large batch and every rebuild of a store with that many events.
+RECORD_SLICE = 500
+
+
+def _slices(events: Sequence[EventFeature], batch: str) -> list[tuple[str, Sequence[EventFeature]]]:
+    """(marker name, events) per slice of the batch."""
+    return [
+        (f"{batch}:{number}", events[start : start + RECORD_SLICE])
+        for number, start in enumerate(range(0, len(events), RECORD_SLICE))
+    ]
+
+
 def features_record_events(tenant_id: int, events: Sequence[EventFeature], *, batch: str) -> bool:
     """Fold a batch of stored events into the online features; False if Redis was unavailable
-    (then nothing, or everything, of the batch was applied: see ``features_apply_once``)."""
+    (then each slice of the batch was applied wholly or not at all: see ``features_apply_once``)."""
     if not events:
         return True
-    return redis_call(lambda client: _record(client, tenant_id, events, batch), default=False)
+
+    def record(client: redis.Redis) -> bool:
+        for marker, part in _slices(events, batch):
+            _record(client, tenant_id, part, marker)
+        return True
+
+    return redis_call(record, default=False)
 
 
 def features_apply_once(tenant_id: int, events: Sequence[EventFeature], *, batch: str) -> bool:
-    """Apply a batch again unless its marker says it was applied; True if applied here. Raises
-    if Redis is unreachable (the caller keeps the batch for later)."""
+    """Apply a batch again, each slice unless its marker says it was applied; True if anything
+    was applied here. Raises if Redis is unreachable (the caller keeps the batch for later)."""
     client = redis_client()
-    if client.exists(applied_marker_key(tenant_id, batch)):
+    if client.exists(applied_marker_key(tenant_id, batch)):  # applied whole, before slices
         return False
-    if events:
-        _record(client, tenant_id, events, batch)
-    return True
+    applied = not events
+    for marker, part in _slices(events, batch):
+        if not client.exists(applied_marker_key(tenant_id, marker)):
+            _record(client, tenant_id, part, marker)
+            applied = True
+    return applied
 
 
 def _record(client: redis.Redis, tenant_id: int, events: Sequence[EventFeature], batch: str) -> bool:

@@ -129,3 +129,69 @@ def test_erasing_a_customer_removes_their_aggregates(replayed: list[EventFeature
     assert gone.events == 0
     assert not gone.pairs
     assert not gone.recent
+
+
+def _snapshot(tenant: int, customers: list[str], items: list[str]) -> tuple[object, ...]:
+    """What the features read of a tenant: popularity, item stats, each customer's state."""
+    from catalog.online_features import popular_items
+
+    states = [ranking_state(tenant, customer, recent=10, popular=50, trending=50) for customer in customers]
+    return (
+        popular_items(tenant, "pop", 50),
+        item_stats(tenant, items),
+        [(s.events, s.first, s.last, sorted(s.pairs.items()), s.recent) for s in states if s is not None],
+    )
+
+
+def _forget(tenant: int) -> None:
+    client = redis_client()
+    keys = list(client.scan_iter(match=tenant_key_pattern(tenant), count=1000))
+    if keys:
+        client.unlink(*keys)
+
+
+def test_a_large_batch_is_applied_in_slices_each_exactly_once(django_db_setup: None) -> None:
+    """A batch larger than one transaction goes in slices with their own markers: applied again
+    after only its first slice went through (the answer to the rest was lost), it ends exactly
+    as if it had been applied once."""
+    from catalog.online_features import RECORD_SLICE, features_apply_once
+
+    events = generated(seed=5) + generated(seed=6)
+    assert len(events) > 2 * RECORD_SLICE
+    customers = sorted({event.customer_id for event in events})
+    items = sorted({event.item_id for event in events})
+    once, twice = TENANT + 1, TENANT + 2
+    try:
+        assert features_record_events(once, events, batch="b1")
+        expected = _snapshot(once, customers, items)
+        assert features_record_events(twice, events[:RECORD_SLICE], batch="b2")  # slice 0 only
+        assert features_apply_once(twice, events, batch="b2")  # the others
+        assert not features_apply_once(twice, events, batch="b2")  # nothing left to apply
+
+        assert _snapshot(twice, customers, items) == expected
+    finally:
+        _forget(once)
+        _forget(twice)
+
+
+def test_a_batch_of_twenty_thousand_events_fits_the_redis_timeout(django_db_setup: None) -> None:
+    """REDIS_SOCKET_TIMEOUT (0.25 s) bounds every call; one transaction for 20,000 events (a
+    rebuild's chunk, a large API batch) took longer and timed out, tripping the breaker."""
+    from django.conf import settings
+
+    from shelfwise.datastores.redis_client import circuit_open
+
+    assert settings.REDIS_SOCKET_TIMEOUT <= 0.25
+    rng = np.random.default_rng(7)
+    events = [
+        EventFeature(f"c{int(rng.integers(0, 20_000))}", f"i{int(rng.integers(0, 5_000))}", START + n, 1.0)
+        for n in range(20_000)
+    ]
+    try:
+        assert features_record_events(TENANT + 3, events, batch=uuid.uuid4().hex)
+        assert not circuit_open()
+        stats = item_stats(TENANT + 3, ["i1", "i2"])
+        assert stats is not None
+        assert sum(stats.events) > 0
+    finally:
+        _forget(TENANT + 3)
