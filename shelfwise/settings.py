@@ -386,6 +386,7 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},
+        "faiss.loader": {"level": "WARNING"},  # which CPU build it loaded, at every import
     },
 }
 

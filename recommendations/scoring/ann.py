@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, Any
 
-import faiss
 import numpy as np
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import faiss
 
 FILE = "ann.faiss"
 RECALL_TARGET = 0.95
@@ -55,7 +57,7 @@ def lists_for(n_items: int) -> int:
 class AnnIndex:
     """An index over rows of ``vectors`` (ids are row numbers), searched by dot product."""
 
-    index: faiss.IndexIVFFlat
+    index: faiss.IndexIVFFlat  # imported when first used: web processes load it only with a large model
     vectors: np.ndarray  # float32 rows: found items are scored exactly against them
 
     @property
@@ -75,7 +77,13 @@ class AnnIndex:
         return np.take_along_axis(rows, order, axis=1), np.take_along_axis(scores, order, axis=1)
 
     def to_bytes(self) -> bytes:
-        return bytes(faiss.serialize_index(self.index))
+        return bytes(_faiss().serialize_index(self.index))
+
+
+def _faiss() -> Any:
+    import faiss  # heavy (OpenMP, BLAS): only processes that build or load an index pay for it
+
+    return faiss
 
 
 def _augmented_items(vectors: np.ndarray) -> np.ndarray:
@@ -99,6 +107,7 @@ def ann_build(vectors: np.ndarray, *, seed: int = 0) -> AnnIndex:
     points = _augmented_items(data)
     n, d = points.shape
     lists = lists_for(n)
+    faiss = _faiss()
     index = faiss.IndexIVFFlat(faiss.IndexFlatL2(d), d, lists, faiss.METRIC_L2)
     index.cp.seed = seed
     size = min(n, TRAIN_POINTS_PER_LIST * lists)
@@ -111,7 +120,7 @@ def ann_build(vectors: np.ndarray, *, seed: int = 0) -> AnnIndex:
 def ann_load(data: bytes, nprobe: int, vectors: np.ndarray) -> AnnIndex:
     """An index from a bundle's bytes over ``vectors`` (the version's item factors), searching
     ``nprobe`` lists (what its verification chose)."""
-    index = cast(faiss.IndexIVFFlat, faiss.deserialize_index(np.frombuffer(data, dtype=np.uint8)))
+    index = _faiss().deserialize_index(np.frombuffer(data, dtype=np.uint8))
     index.nprobe = nprobe
     return AnnIndex(index, np.ascontiguousarray(vectors, dtype=np.float32))
 
