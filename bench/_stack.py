@@ -114,5 +114,16 @@ def stack(
         devservers.destroy(state_dir)
 
 
+def django_without_servers() -> None:
+    """Django set up for a benchmark that runs in this process only: settings need database and
+    Redis addresses, which are never used (they point nowhere)."""
+    os.environ.setdefault("DATABASE_URL", "postgres://bench@bench.invalid/bench")
+    os.environ.setdefault("REDIS_URL", "redis://bench.invalid:1/0")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shelfwise.settings")
+    import django
+
+    django.setup()
+
+
 def print_json(payload: object) -> None:
     print(json.dumps(payload, indent=None, sort_keys=True))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -69,12 +68,9 @@ def main() -> int:
     parser.add_argument("--similar", action="store_true")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("DATABASE_URL", "postgres://bench@bench.invalid/bench")  # settings only, never used
-    os.environ.setdefault("REDIS_URL", "redis://bench.invalid:1/0")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shelfwise.settings")
-    import django
+    from bench._stack import django_without_servers
 
-    django.setup()
+    django_without_servers()
     from recommendations.scoring import ann
     from recommendations.scoring.sessions import onnx_session
     from recommendations.serving import engine

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -43,12 +42,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=500)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("DATABASE_URL", "postgres://bench@bench.invalid/bench")  # settings only, never used
-    os.environ.setdefault("REDIS_URL", "redis://bench.invalid:1/0")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shelfwise.settings")
-    import django
+    from bench._stack import django_without_servers
 
-    django.setup()
+    django_without_servers()
     from recommendations.ranking import ranker as ranking
     from recommendations.ranking.features import feature_names
     from recommendations.ranking.sources import default_sources
