@@ -10,8 +10,11 @@ Splits:
   of the Recommenders.jl reference figures (MF NDCG@10 0.4402, most popular 0.2197).
 
 The data goes through the product: a throw-away PostgreSQL/Redis, a store per data set, the
-importers (`import_events`' readers), and the pipeline's extractor with the store's default event
-weights (a purchase 10, a rating its value). For each split, only the training part is given to
+importers (`import_items`' and `import_events`' readers: the catalog first — MovieLens' genres as
+categories; the shop's products with their most common price and categories from description
+words — then the events), and the pipeline's extractor with the store's default event weights
+(a purchase 10, a rating its value); the two-stage default's features read the catalog's prices
+and categories as a training does (`--no-catalog`: without them). For each split, only the training part is given to
 the pipeline; the test part is scored once, for this report.
 
 Rows, all evaluated on the split's test part with the protocol the store picks from its own
@@ -58,7 +61,9 @@ from bench._stack import print_json  # noqa: E402
 from shelfwise.dev import servers as devservers  # noqa: E402
 
 if TYPE_CHECKING:
-    from recommendations.training.data import EventArrays
+    import numpy as np
+
+    from recommendations.training.data import EventArrays, ItemAttributes
 
 HOLDOUT = 0.2
 TARGET_RELATIVE = 0.02
@@ -81,21 +86,24 @@ def _setup_django(state_dir: Path) -> None:
     django.setup()
 
 
-def _load_store(slug: str, fmt: str, path: Path) -> EventArrays:
-    """Import a data set into a new store and extract its events as training reads them."""
+def _load_store(slug: str, fmt: str, path: Path, items_path: Path) -> tuple[EventArrays, ItemAttributes]:
+    """Import a data set (its catalog, then its events) into a new store; its events as training
+    reads them, and the catalog's prices and categories of their items (in the order of their ids)."""
     from django_tenants.utils import tenant_context
 
     from catalog.event_settings import event_settings_for
-    from catalog.importers import event_reader
-    from catalog.services.imports import events_import
-    from recommendations.training.data import extract_events
+    from catalog.importers import event_reader, item_reader
+    from catalog.services.imports import events_import, items_import
+    from recommendations.training.data import Indexer, extract_events, item_attributes
     from tenants.services import tenant_create
 
     tenant = tenant_create(slug=slug, name=slug, plan_code="enterprise", actor="bench").tenant
     with tenant_context(tenant):
+        items = items_import(rows=item_reader(fmt, items_path))
         summary = events_import(rows=event_reader(fmt, path))
-        print(f"  {slug}: {summary.stored} events imported", file=sys.stderr)
-        return extract_events(event_settings_for(tenant).weights)
+        print(f"  {slug}: {items.stored} items, {summary.stored} events imported", file=sys.stderr)
+        events = extract_events(event_settings_for(tenant).weights)
+        return events, item_attributes(Indexer.of(events))
 
 
 def splits(datasets: dict[str, EventArrays], seed: int) -> dict[str, tuple[EventArrays, EventArrays]]:
@@ -113,9 +121,16 @@ def splits(datasets: dict[str, EventArrays], seed: int) -> dict[str, tuple[Event
 
 
 def evaluate_split(
-    name: str, train_events: EventArrays, test_events: EventArrays, *, seed: int, budget: float
+    name: str,
+    train_events: EventArrays,
+    test_events: EventArrays,
+    *,
+    seed: int,
+    budget: float,
+    catalog: tuple[np.ndarray, ItemAttributes] | None = None,
 ) -> dict[str, Any]:
-    """Every row of the report for one split."""
+    """Every row of the report for one split; ``catalog``: the store's item ids (sorted) and
+    their prices and categories, which the two-stage default's features read."""
     import numpy as np
 
     from recommendations.ranking.stage import second_stage
@@ -193,6 +208,7 @@ def evaluate_split(
         ),
         events=train_events,
         second_stage=second_stage if defaults.two_stage else None,
+        attributes=catalog[1].subset(catalog[0], indexer.item_ids) if catalog is not None else None,
     )
     seconds = round(time.perf_counter() - began, 1)
     stages = result.metrics.get("stages") or {"single": result.metrics["model"], "chosen": "single"}
@@ -287,6 +303,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--budget", type=float, default=None, help="tuning budget (default: the store default)")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--no-catalog", action="store_true", help="the two-stage features without the items' prices and categories"
+    )
     args = parser.parse_args()
     ml_path = args.datasets / "ml-100k" / "u.data"
     retail_path = args.datasets / "online-retail" / "online_retail.csv.xz"
@@ -301,14 +320,19 @@ def main() -> int:
         from recommendations.training.settings import TrainingSettings
 
         budget = args.budget if args.budget is not None else TrainingSettings().tuning_budget_seconds
-        datasets = {
-            "retail": _load_store("retail", "online-retail", retail_path),
-            "ml100k": _load_store("ml100k", "movielens", ml_path),
+        from recommendations.training.data import Indexer
+
+        loaded = {
+            "retail": _load_store("retail", "online-retail", retail_path, retail_path),
+            "ml100k": _load_store("ml100k", "movielens", ml_path, ml_path.with_name("u.item")),
         }
+        datasets = {name: events for name, (events, _catalog) in loaded.items()}
+        catalogs = {name: (Indexer.of(events).item_ids, catalog) for name, (events, catalog) in loaded.items()}
         report = {}
         for name, (train, test) in splits(datasets, args.seed).items():
             began = time.perf_counter()
-            report[name] = evaluate_split(name, train, test, seed=args.seed, budget=budget)
+            catalog = None if args.no_catalog else catalogs["retail" if name.startswith("retail") else "ml100k"]
+            report[name] = evaluate_split(name, train, test, seed=args.seed, budget=budget, catalog=catalog)
             print(f"  {name} done in {time.perf_counter() - began:.0f}s", file=sys.stderr)
         ml_train = splits(datasets, args.seed)["ml100k-random"][0]
         cost = pipeline_cost(ml_train, report["ml100k-random"]["rows"]["ALS (tuned)"]["params"], seed=args.seed)

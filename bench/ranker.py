@@ -3,7 +3,7 @@
     python bench/ranker.py [--candidates 500] [--trees 60] [--repeats 500] [--json]
 
 A LightGBM lambdarank model with the production feature set (``feature_names`` of the default
-sources: 26 features) and its defaults (31 leaves), trained on synthetic groups for exactly
+sources: 31 features) and its defaults (31 leaves), trained on synthetic groups for exactly
 ``--trees`` rounds, exported with ``ranker_onnx`` and verified; then one request's candidates
 (``--candidates`` rows) are scored ``--repeats`` times on one thread through ONNX Runtime, next to
 LightGBM's own ``predict`` on the same rows in the same run (the baseline). Prints the median

@@ -18,13 +18,23 @@ import scipy.sparse as sp
 from catalog.online_features import HALF_LIVES
 from recommendations.ranking.sources import CandidateTable
 from recommendations.training.baselines import decayed_sums
-from recommendations.training.data import EventArrays, Indexer
+from recommendations.training.data import EventArrays, Indexer, ItemAttributes
 
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 DAY = 86400.0
-ITEM_FEATURES = ("popular", "trending", "item_events_log", "item_age_days", "item_idle_days")
-CUSTOMER_FEATURES = ("customer_events_log", "customer_items_log", "customer_idle_days", "customer_tenure_days")
+ITEM_FEATURES = ("popular", "trending", "item_events_log", "item_age_days", "item_idle_days", "price_log")
+CUSTOMER_FEATURES = (
+    "customer_events_log",
+    "customer_items_log",
+    "customer_idle_days",
+    "customer_tenure_days",
+    "customer_price_log",
+    "customer_value_log",
+)
 PAIR_FEATURES = ("had_times", "had_days", "days_since_had", "repeat_interval_days", "repeat_due")
+# Customer × item, from the catalog's prices and categories: the candidate's price against the
+# customer's usual one, and the share of the customer's events in the candidate's categories.
+AFFINITY_FEATURES = ("price_vs_usual", "category_affinity")
 
 
 def feature_names(sources: list[str]) -> list[str]:
@@ -35,7 +45,23 @@ def feature_names(sources: list[str]) -> list[str]:
         *ITEM_FEATURES,
         *CUSTOMER_FEATURES,
         *PAIR_FEATURES,
+        *AFFINITY_FEATURES,
     ]
+
+
+def select_features(features: np.ndarray, sources: list[str], wanted: list[str]) -> np.ndarray:
+    """The columns of ``feature_matrix(…, sources)`` a ranker was trained on, in its order (a
+    ranker of an earlier FEATURES_VERSION knows fewer); a name this code no longer computes is
+    missing (NaN)."""
+    names = feature_names(sources)
+    if names == wanted:
+        return features
+    where = {name: column for column, name in enumerate(names)}
+    out = np.full((features.shape[0], len(wanted)), np.nan, dtype=np.float32)
+    for column, name in enumerate(wanted):
+        if name in where:
+            out[:, column] = features[:, where[name]]
+    return out
 
 
 @dataclass
@@ -60,10 +86,39 @@ class Aggregates:
     # best of ``item_popular`` / ``item_trending``.
     popular_top: float | None = None
     trending_top: float | None = None
+    # The catalog's side (``ItemAttributes``) in the same columns, and what it makes of each
+    # customer's counted events: None where the catalog was not read (every such feature NaN).
+    item_price: np.ndarray | None = None
+    item_categories: sp.csr_matrix | None = None  # items × categories
+    customer_categories: sp.csr_matrix | None = None  # customers × categories: events in each
+    customer_price: np.ndarray | None = None  # events-weighted mean price of their priced items
+    customer_value: np.ndarray | None = None  # Σ events × price (NaN: no priced item)
+
+    def with_attributes(
+        self, items: ItemAttributes, customers: tuple[sp.csr_matrix, ItemAttributes] | None = None
+    ) -> Aggregates:
+        """These aggregates with the catalog's side: ``items``, the attributes of the columns, and
+        what the customers' counted events make of prices and categories. ``customers``: those
+        events per item (rows × items) with the items' attributes; by default ``pair_events``
+        over the columns (offline, where the columns are every item)."""
+        events, theirs = customers if customers is not None else (self.pair_events, items)
+        priced = np.isfinite(theirs.price)
+        value = np.asarray(events @ np.where(priced, theirs.price, 0.0)).ravel()
+        counted = np.asarray(events @ priced.astype(np.float64)).ravel()
+        self.item_price = items.price
+        self.item_categories = items.categories
+        self.customer_categories = sp.csr_matrix(events @ theirs.categories)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.customer_price = np.where(counted > 0, value / counted, np.nan)
+        self.customer_value = np.where(counted > 0, value, np.nan)
+        return self
 
     @classmethod
-    def at_cut(cls, events: EventArrays, indexer: Indexer, at: float) -> Aggregates:
-        """Point-in-time: only the events strictly before ``at``."""
+    def at_cut(
+        cls, events: EventArrays, indexer: Indexer, at: float, attributes: ItemAttributes | None = None
+    ) -> Aggregates:
+        """Point-in-time: only the events strictly before ``at`` (the catalog's attributes as
+        given: they are not kept as history)."""
         before = events.take(events.times < at)
         rows, cols = indexer.rows(before.customers), indexer.cols(before.items)
         n_customers, n_items = len(indexer.customer_ids), len(indexer.item_ids)
@@ -85,7 +140,7 @@ class Aggregates:
         first_day, last_day = _pair_extremes(unique, shape)
         pair_events = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=shape)
         pair_events.sum_duplicates()
-        return cls(
+        aggregates = cls(
             at=at,
             item_popular=decayed_sums(before, indexer, at, HALF_LIVES["pop"]),
             item_trending=decayed_sums(before, indexer, at, HALF_LIVES["trend"]),
@@ -101,6 +156,7 @@ class Aggregates:
             pair_first_day=first_day,
             pair_last_day=last_day,
         )
+        return aggregates.with_attributes(attributes) if attributes is not None else aggregates
 
 
 def _pair_extremes(unique: np.ndarray, shape: tuple[int, int]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
@@ -129,6 +185,7 @@ def feature_matrix(table: CandidateTable, aggregates: Aggregates, sources: list[
     def pair(matrix: sp.csr_matrix) -> np.ndarray:
         return np.asarray(matrix[rows, items]).ravel().astype(np.float64) if len(rows) else np.zeros(0)
 
+    price, usual = _or_nan(aggregates.item_price, items), _or_nan(aggregates.customer_price, rows)
     had_times, had_days = pair(aggregates.pair_events), pair(aggregates.pair_days)
     first_day, last_day = pair(aggregates.pair_first_day) - 1, pair(aggregates.pair_last_day) - 1
     today = at / DAY
@@ -143,14 +200,40 @@ def feature_matrix(table: CandidateTable, aggregates: Aggregates, sources: list[
         np.log1p(aggregates.item_events[items]),
         (at - aggregates.item_first[items]) / DAY,
         (at - aggregates.item_last[items]) / DAY,
+        np.log1p(price),
         np.log1p(aggregates.customer_events[rows]),
         np.log1p(aggregates.customer_items[rows]),
         (at - aggregates.customer_last[rows]) / DAY,
         (at - aggregates.customer_first[rows]) / DAY,
+        np.log1p(usual),
+        np.log1p(_or_nan(aggregates.customer_value, rows)),
         had_times,
         had_days,
         since,
         interval,
         np.where(interval > 0, since / np.where(interval > 0, interval, 1.0), np.nan),
+        *_affinities(aggregates, rows, items),
     ]
     return np.column_stack(columns).astype(np.float32) if len(rows) else np.zeros((0, len(columns)), np.float32)
+
+
+def _or_nan(values: np.ndarray | None, at: np.ndarray) -> np.ndarray:
+    return values[at].astype(np.float64) if values is not None else np.full(len(at), np.nan)
+
+
+def _affinities(aggregates: Aggregates, rows: np.ndarray, items: np.ndarray) -> list[np.ndarray]:
+    """``price_vs_usual`` and ``category_affinity`` (the mean, over the candidate's categories,
+    of the share of the customer's counted events in each): NaN where a side is unknown."""
+    price, usual = _or_nan(aggregates.item_price, items), _or_nan(aggregates.customer_price, rows)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(usual > 0, price / np.where(usual > 0, usual, 1.0), np.nan)
+    item_categories, customer_categories = aggregates.item_categories, aggregates.customer_categories
+    if item_categories is None or customer_categories is None or not len(rows):
+        return [ratio, np.full(len(rows), np.nan)]
+    mine, theirs = item_categories[items], customer_categories[rows]
+    shared = np.asarray(mine.multiply(theirs).sum(axis=1)).ravel().astype(np.float64)
+    listed = np.diff(mine.indptr).astype(np.float64)
+    events = aggregates.customer_events[rows].astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        affinity = np.where((listed > 0) & (events > 0), shared / (listed * events), np.nan)
+    return [ratio, affinity]

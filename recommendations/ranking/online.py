@@ -19,6 +19,7 @@ import scipy.sparse as sp
 from catalog.online_features import ItemStats, RankingState
 from recommendations.ranking.features import Aggregates
 from recommendations.ranking.sources import DEFAULT_K, RECENT_ITEMS, CandidateTable, Proposed, merge
+from recommendations.training.data import ItemAttributes
 
 DAY = 86400.0
 
@@ -92,10 +93,16 @@ def limits() -> dict[str, int]:
 
 
 def online_aggregates(
-    state: RankingState | None, item_ids: Sequence[str], stats: ItemStats | None, at: float
+    state: RankingState | None,
+    item_ids: Sequence[str],
+    stats: ItemStats | None,
+    at: float,
+    catalog: tuple[ItemAttributes, Mapping[str, int]] | None = None,
 ) -> Aggregates:
     """The aggregates of one customer (row 0) and the candidates (columns) as of ``at``, from
-    what Redis returned; what it could not return is missing (NaN), as the ranker was told."""
+    what Redis returned; what it could not return is missing (NaN), as the ranker was told.
+    ``catalog``: the version's item attributes and its item ids' positions in them (an item the
+    version does not know has no price or category)."""
     n = len(item_ids)
     nan = np.full(n, np.nan)
     if stats is not None:
@@ -121,7 +128,7 @@ def online_aggregates(
         )
 
     missing_customer = state is None
-    return Aggregates(
+    aggregates = Aggregates(
         at=at,
         item_popular=popular,
         item_trending=trending,
@@ -139,3 +146,14 @@ def online_aggregates(
         popular_top=state.popular[0][1] if state is not None and state.popular else None,
         trending_top=state.trending[0][1] if state is not None and state.trending else None,
     )
+    if catalog is None:
+        return aggregates
+    attributes, index = catalog
+    mine = attributes.take(np.array([index.get(item, -1) for item in item_ids], dtype=np.int64))
+    known = [(index[item], pair[0]) for item, pair in state.pairs.items() if item in index] if state else []
+    events = sp.csr_matrix(
+        (np.array([count for _, count in known], dtype=np.float64), ([0] * len(known), list(range(len(known))))),
+        shape=(1, len(known)),
+    )
+    theirs = attributes.take(np.array([position for position, _ in known], dtype=np.int64))
+    return aggregates.with_attributes(mine, (events, theirs))

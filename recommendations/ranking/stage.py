@@ -15,7 +15,7 @@ from recommendations.ranking.two_stage import TwoStage, two_stage_fit, two_stage
 from recommendations.training import algorithms
 from recommendations.training.algorithms import Fitted
 from recommendations.training.baskets import co_occurrence
-from recommendations.training.data import EventArrays, Indexer
+from recommendations.training.data import EventArrays, Indexer, ItemAttributes
 from recommendations.training.evaluation import evaluate
 from recommendations.training.pipeline import CANDIDATE_FAILURES, Clock, PipelineOptions, Progress, sample_customers
 from recommendations.training.split import Split
@@ -31,12 +31,15 @@ def second_stage(  # noqa: PLR0917 - run()'s state, passed on
     metrics: dict[str, Any],
     clock: Clock,
     progress: Progress,
+    attributes: ItemAttributes | None = None,
 ) -> tuple[TwoStage | None, sp.csr_matrix | None]:
     """The two-stage ranker if it beats the single stage on the holdout, refit on all events,
-    and the co-occurrence its bought-together source reads."""
+    and the co-occurrence its bought-together source reads. ``attributes``: the catalog's side
+    of ``indexer``'s items (None: those features are missing)."""
     progress("training the two-stage ranker", 68)
     with clock.stage("two_stage"):
-        stage = _two_stage(options, split, algorithm=algorithm, params=params, metrics=metrics)
+        held = _aligned(attributes, indexer, split.indexer)
+        stage = _two_stage(options, split, algorithm=algorithm, params=params, metrics=metrics, attributes=held)
     if stage is None:
         return None, None
     progress("training the two-stage ranker on all data", 72)
@@ -44,7 +47,7 @@ def second_stage(  # noqa: PLR0917 - run()'s state, passed on
         try:
             refit = two_stage_fit(
                 events, indexer, repeats=split.repeats, fit=_fitter(algorithm, params, options.seed),
-                protocol=stage.protocol, seed=options.seed,
+                protocol=stage.protocol, seed=options.seed, attributes=attributes,
             )  # fmt: skip
         except CANDIDATE_FAILURES as exc:  # the single stage then serves, as measured
             stages = metrics["stages"]
@@ -55,12 +58,23 @@ def second_stage(  # noqa: PLR0917 - run()'s state, passed on
         return refit, co_occurrence(events, indexer)
 
 
+def _aligned(attributes: ItemAttributes | None, full: Indexer, part: Indexer) -> ItemAttributes | None:
+    """``attributes`` of ``full``'s items, for ``part``'s (a subset: the training part's)."""
+    return attributes.subset(full.item_ids, part.item_ids) if attributes is not None else None
+
+
 def _fitter(algorithm: str, params: Mapping[str, Any], seed: int) -> Callable[[sp.csr_matrix], Fitted]:
     return lambda matrix: algorithms.fit(algorithm, matrix, dict(params), seed=seed)
 
 
 def _two_stage(
-    options: PipelineOptions, split: Split, *, algorithm: str, params: dict[str, Any], metrics: dict[str, Any]
+    options: PipelineOptions,
+    split: Split,
+    *,
+    algorithm: str,
+    params: dict[str, Any],
+    metrics: dict[str, Any],
+    attributes: ItemAttributes | None = None,
 ) -> TwoStage | None:
     """Train the second stage on the training part and evaluate it on the same holdout as the
     single stage; keep it (``metrics["model"]`` becomes its figures) only if it beats the single
@@ -76,8 +90,9 @@ def _two_stage(
     began = time.perf_counter()
     try:
         stage = two_stage_fit(
-            split.train_events, split.indexer, repeats=split.repeats, fit=fit, protocol=protocol, seed=options.seed
-        )
+            split.train_events, split.indexer, repeats=split.repeats, fit=fit, protocol=protocol, seed=options.seed,
+            attributes=attributes,
+        )  # fmt: skip
     except CANDIDATE_FAILURES as exc:
         stages["reason"] = f"no ranker could be trained: {exc}"
         return None

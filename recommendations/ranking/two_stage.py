@@ -21,7 +21,7 @@ from recommendations.ranking.ranker import Ranker, ranker_fit
 from recommendations.ranking.sources import CandidateTable, Source, SourceContext, default_sources, gather
 from recommendations.training.algorithms import Fitted
 from recommendations.training.baskets import co_occurrence
-from recommendations.training.data import EventArrays, Indexer, build_matrix
+from recommendations.training.data import EventArrays, Indexer, ItemAttributes, build_matrix
 from recommendations.training.split import _relevance, customer_holdout_mask
 
 WINDOWS = 7
@@ -40,6 +40,7 @@ class TwoStage:
     windows: list[dict[str, float]]  # per window: cut quantile, labelled customers, candidate recall
     protocol: str = "time"  # how its labels were cut: time windows, or a per-customer holdout
     sample: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.float32))  # feature rows, to verify
+    attributes: ItemAttributes | None = None  # the catalog's side of its features (the bundle keeps it)
 
     def summary(self) -> dict[str, Any]:
         """What a version's metrics and the dashboard say about the ranker."""
@@ -78,13 +79,17 @@ def context_at(
 
 
 def candidates_and_features(
-    context: SourceContext, rows: np.ndarray, sources: list[Source], aggregates: Aggregates | None = None
+    context: SourceContext,
+    rows: np.ndarray,
+    sources: list[Source],
+    aggregates: Aggregates | None = None,
+    attributes: ItemAttributes | None = None,
 ) -> tuple[CandidateTable, np.ndarray]:
     """Candidates and their features from exactly what the sources know (never a label);
     ``aggregates``: those of ``context`` when the caller already reduced them."""
     table = gather(context, rows, sources)
     if aggregates is None:
-        aggregates = Aggregates.at_cut(context.events, context.indexer, context.at)
+        aggregates = Aggregates.at_cut(context.events, context.indexer, context.at, attributes)
     return table, feature_matrix(table, aggregates, [source.name for source in sources])
 
 
@@ -117,8 +122,10 @@ def two_stage_fit(
     fit: FitCollaborative | None,
     protocol: str = "time",
     seed: int = 7,
+    attributes: ItemAttributes | None = None,
 ) -> TwoStage:
-    """The ranker, trained on labelled windows of ``events`` (the training part only)."""
+    """The ranker, trained on labelled windows of ``events`` (the training part only);
+    ``attributes``: the catalog's prices and categories of ``indexer``'s items."""
     sources = default_sources()
     names = [source.name for source in sources]
     blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -133,7 +140,7 @@ def two_stage_fit(
             rows = np.sort(rng.choice(rows, size=MAX_CUSTOMERS_PER_WINDOW, replace=False))
         if len(rows) == 0:
             continue
-        table, features = candidates_and_features(context, rows, sources)
+        table, features = candidates_and_features(context, rows, sources, attributes=attributes)
         labels = np.asarray(relevant[table.rows, table.items]).ravel() > 0
         sizes = table.group_sizes()
         positive = np.add.reduceat(labels, np.r_[0, np.cumsum(sizes)[:-1]]) > 0 if len(sizes) else np.zeros(0, bool)
@@ -154,7 +161,7 @@ def two_stage_fit(
     groups = np.concatenate([block[2] for block in blocks])
     ranker = ranker_fit(features, labels, groups, feature_names=feature_names(names), seed=seed)
     sample = features[np.sort(rng.choice(len(features), size=min(len(features), 2000), replace=False))]
-    return TwoStage(ranker, names, report, protocol, sample)
+    return TwoStage(ranker, names, report, protocol, sample, attributes)
 
 
 def _some_negatives(labels: np.ndarray, sizes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -172,13 +179,19 @@ def _some_negatives(labels: np.ndarray, sizes: np.ndarray, rng: np.random.Genera
 
 
 def two_stage_scorer(
-    model: TwoStage, events: EventArrays, indexer: Indexer, *, repeats: bool, fit: FitCollaborative | None, at: float
+    model: TwoStage,
+    events: EventArrays,
+    indexer: Indexer,
+    *,
+    repeats: bool,
+    fit: FitCollaborative | None,
+    at: float,
 ) -> Callable[[np.ndarray], np.ndarray]:
     """Rows → scores over every item as of ``at``: the ranker's scores for the candidates, the
     rest far below (what offline evaluation ranks)."""
     context = context_at(events, indexer, at, repeats, fit)
     sources = [source for source in default_sources() if source.name in model.sources]
-    aggregates = Aggregates.at_cut(context.events, indexer, at)
+    aggregates = Aggregates.at_cut(context.events, indexer, at, model.attributes)
 
     def score(rows: np.ndarray) -> np.ndarray:
         out = np.full((len(rows), len(indexer.item_ids)), -1e9, dtype=np.float64)

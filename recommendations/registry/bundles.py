@@ -1,7 +1,8 @@
 """Model bundles on Django's storage API: ``models/<tenant>/<name>/<version>/``.
 
-A bundle holds the ONNX graphs (with a two-stage version: ``ranker.onnx`` and the bought-together
-neighbours ``together.npz``, described under ``ranker`` in the manifest), the id maps, what
+A bundle holds the ONNX graphs (with a two-stage version: ``ranker.onnx``, the bought-together
+neighbours ``together.npz`` and the items' prices and categories as the training read them,
+``attributes.npz``, described under ``ranker`` in the manifest), the id maps, what
 serving needs for known customers (their factors or histories), what fold-in needs (item
 factors, their Gram matrix) and a manifest written last with the sha256 of every file. A
 version is usable only once every file has been read back and matched its checksum; loading
@@ -29,6 +30,7 @@ from recommendations.ranking.features import FEATURES_VERSION
 from recommendations.ranking.ranker import ranker_onnx, ranker_verify
 from recommendations.scoring import ann
 from recommendations.training.algorithms import Fitted, need, similar_items
+from recommendations.training.data import ItemAttributes
 from recommendations.training.export import OPSET, scoring_graph, similar_graph, verify
 from recommendations.training.pipeline import PipelineResult
 
@@ -128,6 +130,15 @@ def bundle_files(result: PipelineResult) -> tuple[dict[str, bytes], dict[str, An
             data=together.data.astype(np.float32),
             shape=np.array(together.shape, dtype=np.int64),
         )
+        if stage.attributes is not None:  # the catalog's side of its features, in item_ids' order
+            categories = sp.csr_matrix(stage.attributes.categories)
+            files["attributes.npz"] = _npz(
+                price=stage.attributes.price.astype(np.float64),
+                indptr=categories.indptr.astype(np.int64),
+                indices=categories.indices.astype(np.int32),
+                data=categories.data.astype(np.float32),
+                shape=np.array(categories.shape, dtype=np.int64),
+            )
         info["ranker"] = {
             **stage.summary(),
             "features_version": FEATURES_VERSION,
@@ -337,6 +348,13 @@ class LoadedBundle:
         return sp.csr_matrix(
             (parts["data"], parts["indices"], parts["indptr"]), shape=tuple(int(n) for n in parts["shape"])
         )
+
+    def attributes(self, name: str = "attributes.npz") -> ItemAttributes:
+        parts = np.load(io.BytesIO(self.files[name]), allow_pickle=False)
+        categories = sp.csr_matrix(
+            (parts["data"], parts["indices"], parts["indptr"]), shape=tuple(int(n) for n in parts["shape"])
+        )
+        return ItemAttributes(np.asarray(parts["price"], dtype=np.float64), categories, [])
 
     def ids(self, name: str) -> list[str]:
         ids: list[str] = json.loads(self.files[name])

@@ -29,7 +29,7 @@ from catalog import selectors as catalog_selectors
 from catalog.event_settings import EventSettings
 from catalog.online_features import item_stats, popular_items, ranking_state
 from recommendations.ranking import online
-from recommendations.ranking.features import PAIR_FEATURES, feature_matrix
+from recommendations.ranking.features import PAIR_FEATURES, feature_matrix, select_features
 from recommendations.ranking.ranker import INPUT_NAME
 from recommendations.scoring.fold_in import als_fold_in
 from recommendations.serving import cache
@@ -519,10 +519,12 @@ def _two_stage(
     if not found.item_ids:
         return [], had, {}
     stats = item_stats(request.tenant_id, found.item_ids)
-    aggregates = online.online_aggregates(state, found.item_ids, stats, time.time())
-    features = feature_matrix(found.table, aggregates, names)
+    catalog = (model.attributes, model.item_index) if model.attributes is not None else None
+    aggregates = online.online_aggregates(state, found.item_ids, stats, time.time(), catalog)
+    wanted: list[str] = list(info["feature_names"])
+    features = select_features(feature_matrix(found.table, aggregates, names), names, wanted)
     if state is None:  # what the customer had is unknown, not "never"
-        columns = [info["feature_names"].index(name) for name in PAIR_FEATURES]
+        columns = [wanted.index(name) for name in PAIR_FEATURES if name in wanted]
         features[:, columns] = np.nan
     started = time.perf_counter()
     with span("recommendations.rank", **{"shelfwise.candidates": len(found.item_ids)}):

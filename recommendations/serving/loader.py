@@ -29,6 +29,7 @@ from recommendations.scoring import ann
 from recommendations.scoring.ann import AnnIndex
 from recommendations.scoring.sessions import onnx_session
 from recommendations.serving.metrics import model_load_failed
+from recommendations.training.data import ItemAttributes
 
 if TYPE_CHECKING:
     import onnxruntime as ort  # imported lazily (see scoring.sessions.onnx_session)
@@ -68,6 +69,7 @@ class LoadedModel:
     # A large catalog's index over the item factors (docs/adr/0009); None: scored exactly.
     ann: AnnIndex | None = None
     together: sp.csr_matrix | None = None
+    attributes: ItemAttributes | None = None  # the ranker's catalog side, in item_ids' order
     loaded_at: float = field(default_factory=time.monotonic)
     # Penalties per filter (MAX_MASKS, each for MASK_TTL_SECONDS: the catalog changes).
     masks: TTLCache[str, np.ndarray] = field(default_factory=lambda: TTLCache(maxsize=MAX_MASKS, ttl=MASK_TTL_SECONDS))
@@ -144,6 +146,7 @@ def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> 
         model.ranker = onnx_session(files["ranker.onnx"])
         model.ranker_info = dict(scoring_info["ranker"])
         model.together = bundle.history("together.npz") if "together.npz" in files else None
+        model.attributes = bundle.attributes() if "attributes.npz" in files else None
     if ann.FILE in files and "ann" in scoring_info and model.item_factors is not None:
         model.ann = ann.ann_load(files[ann.FILE], int(scoring_info["ann"]["nprobe"]), model.item_factors)
     model.takes_penalty = any(i.name == "penalty" for i in model.scoring.get_inputs())

@@ -180,6 +180,71 @@ def external_ids(indexer: Indexer) -> tuple[np.ndarray, np.ndarray]:
     return customers, items
 
 
+@dataclass
+class ItemAttributes:
+    """What the catalog says about the indexer's items (the ranker's price and category features):
+    as the catalog holds them when a training reads it, for every cut of that training alike —
+    prices and categories are not kept as history."""
+
+    price: np.ndarray  # float64 per item; NaN: no price
+    categories: sp.csr_matrix  # items × categories, 1 where the item is in the category
+    category_names: list[str]
+
+    @classmethod
+    def unknown(cls, n_items: int) -> ItemAttributes:
+        return cls(np.full(n_items, np.nan), sp.csr_matrix((n_items, 0), dtype=np.float32), [])
+
+    @classmethod
+    def of(cls, prices: list[float | None], categories: list[list[str]]) -> ItemAttributes:
+        """From each item's price (None: none) and category names, in the indexer's order."""
+        names = sorted({name for listed in categories for name in listed})
+        where = {name: position for position, name in enumerate(names)}
+        rows = [row for row, listed in enumerate(categories) for _name in dict.fromkeys(listed)]
+        cols = [where[name] for listed in categories for name in dict.fromkeys(listed)]
+        matrix = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(categories), len(names))
+        )
+        price = np.array([np.nan if value is None else float(value) for value in prices], dtype=np.float64)
+        price[~(price >= 0)] = np.nan  # negative (or NaN): unknown
+        return cls(price, matrix, names)
+
+    def take(self, positions: np.ndarray) -> ItemAttributes:
+        """The attributes of the items at ``positions`` (−1: an item they do not know)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        known = positions >= 0
+        safe = np.where(known, positions, 0)
+        price = np.where(known, self.price[safe] if len(self.price) else np.nan, np.nan)
+        selector = sp.csr_matrix(
+            (np.ones(int(known.sum()), dtype=np.float32), (np.flatnonzero(known), positions[known])),
+            shape=(len(positions), self.categories.shape[0]),
+        )
+        return ItemAttributes(price, sp.csr_matrix(selector @ self.categories), self.category_names)
+
+    def subset(self, ids: np.ndarray, wanted: np.ndarray) -> ItemAttributes:
+        """The attributes of the items ``wanted`` (internal ids), these being those of ``ids``
+        (sorted, as an indexer's); an id not among them gets none."""
+        if not len(ids):
+            return self.take(np.full(len(wanted), -1))
+        positions = np.searchsorted(ids, wanted)
+        clipped = np.minimum(positions, len(ids) - 1)
+        return self.take(np.where(ids[clipped] == wanted, clipped, -1))
+
+
+def item_attributes(indexer: Indexer) -> ItemAttributes:
+    """The current tenant's price and categories of the indexer's items (one query)."""
+    found = {
+        item_id: (price, categories)
+        for item_id, price, categories in Item.objects.filter(id__in=indexer.item_ids.tolist()).values_list(
+            "id", "price", "categories"
+        )
+    }
+    listed = [found.get(int(item_id), (None, [])) for item_id in indexer.item_ids]
+    return ItemAttributes.of(
+        [None if price is None else float(price) for price, _categories in listed],
+        [list(categories or []) for _price, categories in listed],
+    )
+
+
 # Repeats are "common" from this share on (one interaction in five a return): evaluation then
 # counts them and the default scenario recommends items a customer already had (ADR 0007).
 REPEAT_AWARE_RATE = 0.2

@@ -26,10 +26,12 @@ from recommendations.training.data import (
     EventArrays,
     Indexer,
     Interactions,
+    ItemAttributes,
     apply_time_decay,
     build_matrix,
     external_ids,
     extract_events,
+    item_attributes,
     repeat_rate,
 )
 from recommendations.training.evaluation import evaluate
@@ -142,6 +144,7 @@ class SecondStage(Protocol):
         metrics: dict[str, Any],
         clock: Clock,
         progress: Progress,
+        attributes: ItemAttributes | None,
     ) -> tuple[Any, sp.csr_matrix | None]: ...
 
 
@@ -150,9 +153,12 @@ def run(
     progress: Progress = _noop,
     events: EventArrays | None = None,
     second_stage: SecondStage | None = None,
+    attributes: ItemAttributes | None = None,
 ) -> PipelineResult:
     """Train and evaluate a model of the current tenant (or of ``events`` if given); with
-    ``second_stage``, also a two-stage recommender that serves if it beats the single stage."""
+    ``second_stage``, also a two-stage recommender that serves if it beats the single stage
+    (its features read the catalog's prices and categories: the tenant's, or ``attributes``
+    of ``events``' items in the order of their ids)."""
     clock = Clock()
     from_database = events is None
     progress("extracting events", 5)
@@ -166,6 +172,8 @@ def run(
         matrix = build_matrix(events, indexer)
         if options.binarize:
             matrix.data[:] = 1.0
+        if second_stage is not None and attributes is None and from_database:
+            attributes = item_attributes(indexer)
     counts: dict[str, Any] = {
         "events": len(events),
         "interactions": int(matrix.nnz),
@@ -206,7 +214,7 @@ def run(
     with clock.stage("evaluate"):
         metrics = _holdout_metrics(options, split, model, algorithm, params)
     stage, together = (
-        second_stage(options, split, events, indexer, algorithm, params, metrics, clock, progress)
+        second_stage(options, split, events, indexer, algorithm, params, metrics, clock, progress, attributes)
         if second_stage is not None
         else (None, None)
     )

@@ -23,7 +23,7 @@ from recommendations.ranking import online
 from recommendations.ranking.features import Aggregates, feature_matrix, feature_names
 from recommendations.ranking.sources import CandidateTable, SourceContext, default_sources, gather
 from recommendations.training.baskets import co_occurrence
-from recommendations.training.data import EventArrays, Indexer
+from recommendations.training.data import EventArrays, Indexer, ItemAttributes
 from shelfwise.datastores.redis_client import redis_client, tenant_key_pattern
 
 DAY = 86400.0
@@ -71,15 +71,28 @@ def replayed(django_db_setup: None) -> Iterator[list[EventFeature]]:
         client.unlink(*keys)
 
 
+def catalog_of(indexer: Indexer) -> ItemAttributes:
+    """Prices and categories as a catalog might have them: some items unpriced, some in no
+    category, some in two."""
+    ids = [int(item) for item in indexer.item_ids]
+    return ItemAttributes.of(
+        [None if item % 5 == 0 else 2.5 * (1 + item % 7) for item in ids],
+        [[] if item % 4 == 0 else [f"c{item % 3}", *(["even"] if item % 2 == 0 else [])] for item in ids],
+    )
+
+
 def offline_and_online(events: list[EventFeature], customer: int, at: float) -> tuple[np.ndarray, np.ndarray]:
     """One customer's candidates with their features, computed offline at the cut ``at`` and
-    from what Redis holds (asked at the same instant)."""
+    from what Redis holds (asked at the same instant); the catalog's side from the same item
+    attributes (serving has them in the version's bundle, in its item order)."""
     data = arrays(events)
     indexer = Indexer.of(data)
     context = SourceContext(data, indexer, at, True, together=co_occurrence(data, indexer))
     sources = [source.name for source in default_sources()]
     table = gather(context, indexer.rows(np.array([customer])), default_sources())
-    offline = feature_matrix(table, Aggregates.at_cut(data, indexer, at), sources)
+    attributes = catalog_of(indexer)
+    offline = feature_matrix(table, Aggregates.at_cut(data, indexer, at, attributes), sources)
+    catalog = (attributes, {f"i{int(item)}": position for position, item in enumerate(indexer.item_ids)})
 
     item_ids = [f"i{int(indexer.item_ids[item])}" for item in table.items]
     state = ranking_state(TENANT, f"c{customer}", recent=20, popular=5, trending=5)
@@ -87,7 +100,7 @@ def offline_and_online(events: list[EventFeature], customer: int, at: float) -> 
     assert state is not None
     assert stats is not None
     local = CandidateTable(np.zeros(len(item_ids), dtype=np.int64), np.arange(len(item_ids)), table.scores, table.ranks)
-    return offline, feature_matrix(local, online.online_aggregates(state, item_ids, stats, at), sources)
+    return offline, feature_matrix(local, online.online_aggregates(state, item_ids, stats, at, catalog), sources)
 
 
 @pytest.mark.parametrize("customer", [0, 7, 19, 33])
@@ -100,6 +113,8 @@ def test_features_from_redis_equal_the_offline_ones_at_the_same_instant(
     assert offline.shape == live.shape
     assert len(offline) > 20
     names = feature_names([source.name for source in default_sources()])
+    for name in ("price_vs_usual", "category_affinity", "customer_value_log"):  # the catalog's side was read
+        assert np.isfinite(offline[:, names.index(name)]).any(), name
     for column, name in enumerate(names):
         np.testing.assert_allclose(live[:, column], offline[:, column], rtol=1e-5, atol=1e-5, err_msg=name)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from recommendations.ranking.features import Aggregates, feature_matrix, feature_names
+from recommendations.ranking.features import Aggregates, feature_matrix, feature_names, select_features
 from recommendations.ranking.sources import SourceContext, default_sources, gather
 from recommendations.ranking.two_stage import (
     _label_windows,
@@ -19,7 +19,7 @@ from recommendations.ranking.two_stage import (
 )
 from recommendations.training import algorithms
 from recommendations.training.baskets import co_occurrence
-from recommendations.training.data import EventArrays, Indexer
+from recommendations.training.data import EventArrays, Indexer, ItemAttributes
 from tests.factories import arrays_from_rows
 from tests.recommendations.test_model_selection import basket_store_rows
 
@@ -41,12 +41,14 @@ def events(rows: list[tuple[int, int, float]]) -> EventArrays:
     )
 
 
-def features_at(arrays: EventArrays, indexer: Indexer, at: float, repeats: bool = True) -> dict[str, np.ndarray]:
+def features_at(
+    arrays: EventArrays, indexer: Indexer, at: float, repeats: bool = True, attributes: ItemAttributes | None = None
+) -> dict[str, np.ndarray]:
     before = arrays.take(arrays.times < at)
     context = SourceContext(before, indexer, at, repeats, together=co_occurrence(before, indexer))
     sources = default_sources()
     table = gather(context, indexer.rows(np.array([1])), sources)
-    matrix = feature_matrix(table, Aggregates.at_cut(arrays, indexer, at), [s.name for s in sources])
+    matrix = feature_matrix(table, Aggregates.at_cut(arrays, indexer, at, attributes), [s.name for s in sources])
     names = feature_names([s.name for s in sources])
     by_item = {int(indexer.item_ids[item]): matrix[position] for position, item in enumerate(table.items)}
     return {name: np.array([by_item[item][names.index(name)] for item in (10, 11)]) for name in names}
@@ -70,6 +72,62 @@ def test_features_mean_what_their_names_say() -> None:
     assert got["repeat_due"][0] == pytest.approx(1.0, abs=0.1)  # due now
     assert got["item_idle_days"] == pytest.approx([3, 1])
     assert got["buy_again_rank"][0] == 1
+
+
+def test_price_and_category_features_mean_what_their_names_say() -> None:
+    arrays = events(HISTORY)
+    indexer = Indexer.of(arrays)  # items 10 and 11
+    catalog = ItemAttributes.of([10.0, 30.0], [["mugs", "kitchen"], ["lamps"]])
+
+    got = features_at(arrays, indexer, NOW, attributes=catalog)
+    without = features_at(arrays, indexer, NOW)
+
+    assert got["price_log"] == pytest.approx(np.log1p([10.0, 30.0]))
+    # Customer 1's counted events: 10 three times, 11 once.
+    assert got["customer_price_log"] == pytest.approx(np.log1p([15.0, 15.0]))  # (3 × 10 + 30) / 4
+    assert got["customer_value_log"] == pytest.approx(np.log1p([60.0, 60.0]))
+    assert got["price_vs_usual"] == pytest.approx([10 / 15, 30 / 15])
+    assert got["category_affinity"] == pytest.approx([0.75, 0.25])  # both of 10's categories: 3 of 4
+    for name in ("price_log", "customer_price_log", "customer_value_log", "price_vs_usual", "category_affinity"):
+        assert np.isnan(without[name]).all(), name  # no catalog read: missing, never 0
+
+
+def test_an_item_without_a_price_or_category_leaves_those_features_missing() -> None:
+    arrays = events(HISTORY)
+    indexer = Indexer.of(arrays)
+
+    got = features_at(arrays, indexer, NOW, attributes=ItemAttributes.of([None, 30.0], [[], ["lamps"]]))
+
+    assert np.isnan(got["price_log"][0])
+    assert got["customer_price_log"] == pytest.approx(np.log1p([30.0, 30.0]))  # the priced item's only
+    assert np.isnan(got["category_affinity"][0])
+    assert got["category_affinity"][1] == pytest.approx(0.25)
+
+
+def test_item_attributes_follow_the_items_they_are_asked_for() -> None:
+    catalog = ItemAttributes.of([1.0, None, -3.0, 4.0], [["a"], ["b", "a", "b"], [], ["c"]])
+    ids = np.array([10, 20, 30, 40])
+
+    part = catalog.subset(ids, np.array([20, 40, 99]))  # 99: an item the catalog does not know
+
+    assert np.isnan(catalog.price[[1, 2]]).all()  # no price, and a negative one, are unknown
+    assert part.price[1] == 4.0
+    assert np.isnan(part.price[[0, 2]]).all()
+    assert part.categories.toarray().tolist() == [[1, 1, 0], [0, 0, 1], [0, 0, 0]]  # a, b, c; b once
+    assert catalog.subset(np.array([], dtype=np.int64), np.array([1])).categories.shape == (1, 3)
+
+
+def test_a_ranker_of_an_earlier_feature_version_gets_its_own_columns_in_its_order() -> None:
+    sources = ["cf", "popular"]
+    names = feature_names(sources)
+    full = np.arange(2 * len(names), dtype=np.float32).reshape(2, len(names))
+    wanted = [names[3], names[0], "a_feature_since_removed"]
+
+    picked = select_features(full, sources, wanted)
+
+    np.testing.assert_array_equal(picked[:, :2], full[:, [3, 0]])
+    assert np.isnan(picked[:, 2]).all()
+    assert select_features(full, sources, names) is full
 
 
 def test_features_are_point_in_time_what_happens_at_or_after_the_cut_changes_nothing() -> None:

@@ -37,6 +37,12 @@ def rows() -> list[dict[str, object]]:
 def store(django_db_setup: None, django_db_blocker) -> Iterator[tuple[TenantHandle, ModelVersion]]:  # type: ignore[no-untyped-def]
     with django_db_blocker.unblock():
         handle = make_tenant("ranked")
+        catalog = [  # priced and categorised, so the ranker's catalog features are read
+            {"item_id": f"i{n}", "price": 2 + n % 9, "categories": ["staples" if n < ITEMS else "hits"]}
+            for n in range(ITEMS + WEEKS)
+        ]
+        response = handle.client().post("/api/v1/items:batch", {"items": catalog}, format="json")
+        assert response.status_code == 200, response.content
         events = rows()
         for start in range(0, len(events), 5000):
             response = handle.client().post("/api/v1/events", {"events": events[start : start + 5000]}, format="json")
@@ -76,7 +82,8 @@ def test_the_ranker_beat_the_single_stage_and_serves_verified(store: tuple[Tenan
     assert version.status == "active"  # and the gate let it past the fallback
     assert version.gate["passed"]
     ranker = version.manifest["scoring"]["ranker"]
-    assert len(ranker["feature_names"]) == len(ranker["importance"]) == 26
+    assert len(ranker["feature_names"]) == len(ranker["importance"]) == 31
+    assert "attributes.npz" in version.manifest["files"]  # the catalog's prices and categories
     assert set(ranker["sources"]) == {"cf", "neighbours", "together", "buy_again", "popular", "trending"}
     assert {"ranker.onnx", "together.npz"} <= set(version.manifest["files"])
     checked = version.manifest["verification"]["ranker"]
