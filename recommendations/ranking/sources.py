@@ -120,13 +120,17 @@ class NeighbourSource(Source):
     def candidates(self, context: SourceContext, rows: np.ndarray, k: int) -> list[Proposed]:
         if context.fitted is None:
             return [Proposed(np.zeros(0, dtype=np.int64), np.zeros(0)) for _ in rows]
-        ids, scores = similar_items(context.fitted)
+        recent = context.recent[rows]
+        # Only the seeds' rows of the similar-items table (as the whole table has them): the
+        # whole table is an items × items product per training window.
+        seeds = np.unique(recent.indices)
+        ids, scores = similar_items(context.fitted, rows=seeds)
         n_items = context.matrix.shape[1]
         valid = ids >= 0
         similar = sp.csr_matrix(
-            (scores[valid], (np.nonzero(valid)[0], ids[valid])), shape=(n_items, n_items), dtype=np.float32
+            (scores[valid], (seeds[np.nonzero(valid)[0]], ids[valid])), shape=(n_items, n_items), dtype=np.float32
         )
-        summed = context.recent[rows] @ similar
+        summed = recent @ similar
         return [
             _best(summed[position].toarray().ravel(), k, self._had(context, row)) for position, row in enumerate(rows)
         ]

@@ -178,20 +178,23 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data / np.maximum(np.linalg.norm(data, axis=1, keepdims=True), 1e-12))
 
 
-def ann_similar(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, AnnCheck]:
+def ann_similar(vectors: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, AnnCheck]:
     """Each row's ``k`` most similar other rows by cosine (ids, similarities; −1 pads), from an
-    index over the unit vectors searched for every row, verified on a sample first."""
+    index over the unit vectors searched for every row (``rows``: for these only, in that
+    order), verified on a sample first."""
     unit = unit_rows(vectors)
     n = len(unit)
     index = ann_build(unit)
     sample = np.random.default_rng(0).choice(n, size=min(VERIFY_QUERIES, n), replace=False)
     check = ann_verify(index, unit, unit[sample])
-    keys = np.empty((n, k + 1), dtype=np.int64)
-    similarity = np.empty((n, k + 1), dtype=np.float32)
-    for start in range(0, n, 8192):
-        keys[start : start + 8192], similarity[start : start + 8192] = index.search(unit[start : start + 8192], k + 1)
+    asked = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
+    keys = np.empty((len(asked), k + 1), dtype=np.int64)
+    similarity = np.empty((len(asked), k + 1), dtype=np.float32)
+    for start in range(0, len(asked), 8192):
+        these = asked[start : start + 8192]
+        keys[start : start + len(these)], similarity[start : start + len(these)] = index.search(unit[these], k + 1)
     # each row's own key (found first, normally) moves to the end; the first k others are kept
-    own = keys == np.arange(n)[:, None]
+    own = keys == asked[:, None]
     order = np.argsort(own, axis=1, kind="stable")[:, :k]
     ids = np.take_along_axis(keys, order, axis=1)
     scores = np.where(ids >= 0, np.take_along_axis(similarity, order, axis=1), 0.0).astype(np.float32)

@@ -256,21 +256,27 @@ def history_vector(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return binary
 
 
-def similar_items(fitted: Fitted, k: int = NEIGHBOURS_FOR_SIMILAR) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's most similar items (ids, scores), for the similar-items endpoint."""
+def similar_items(
+    fitted: Fitted, k: int = NEIGHBOURS_FOR_SIMILAR, rows: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's most similar items (ids, scores), for the similar-items endpoint; ``rows``:
+    only these items' (in that order), each row as the whole table has it (to float rounding:
+    a smaller product rounds differently)."""
     if fitted.kind == "neighbours":
-        return need(fitted.neighbour_ids, "neighbours")[:, :k], need(fitted.neighbour_scores, "scores")[:, :k]
+        ids, scores = need(fitted.neighbour_ids, "neighbours")[:, :k], need(fitted.neighbour_scores, "scores")[:, :k]
+        return (ids, scores) if rows is None else (ids[rows], scores[rows])
     if fitted.kind == "dense_history":
-        return _rows_top_k(sp.csr_matrix(need(fitted.weights, "weights").T), k)
+        weights = sp.csr_matrix(need(fitted.weights, "weights").T)
+        return _rows_top_k(weights if rows is None else weights[rows], k)
     factors = need(fitted.item_factors, "item factors")
     if fitted.algorithm == "popularity":  # no notion of similarity: everyone's popular items
         order = np.argsort(-factors[:, 0], kind="stable")[: k + 1]
-        n = factors.shape[0]
-        ids = np.tile(order, (n, 1))
-        scores = np.tile(factors[order, 0], (n, 1))
-        return _drop_self(ids, scores, k)
+        asked = np.arange(factors.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+        ids = np.tile(order, (len(asked), 1))
+        scores = np.tile(factors[order, 0], (len(asked), 1))
+        return _drop_self(ids, scores, k, asked)
     if ann_wanted(factors.shape[0]):  # an items × items product would take hours (docs/adr/0009)
-        ids, scores, check = ann_similar(factors, k)
+        ids, scores, check = ann_similar(factors, k, rows)
         if not check.ok:
             raise ValueError(
                 f"the similar-items index found {check.recall:.3f} of the exact top-{RECALL_AT} "
@@ -279,27 +285,30 @@ def similar_items(fitted: Fitted, k: int = NEIGHBOURS_FOR_SIMILAR) -> tuple[np.n
         return ids, scores
     norms = np.linalg.norm(factors, axis=1, keepdims=True)
     unit = factors / np.maximum(norms, 1e-12)
-    ids = np.zeros((unit.shape[0], k), dtype=np.int64)
-    scores = np.zeros((unit.shape[0], k), dtype=np.float32)
-    for start in range(0, unit.shape[0], 1024):
-        block = unit[start : start + 1024] @ unit.T
-        np.fill_diagonal(block[:, start : start + 1024], -np.inf)
-        kk = min(k, unit.shape[0] - 1)
+    asked = np.arange(unit.shape[0]) if rows is None else np.asarray(rows, dtype=np.int64)
+    ids = np.zeros((len(asked), k), dtype=np.int64)
+    scores = np.zeros((len(asked), k), dtype=np.float32)
+    kk = min(k, unit.shape[0] - 1)
+    for start in range(0, len(asked), 1024):
+        these = asked[start : start + 1024]
+        block = unit[these] @ unit.T
+        block[np.arange(len(these)), these] = -np.inf  # never the item itself
         part = np.argpartition(-block, kk - 1, axis=1)[:, :kk]
         order = np.argsort(-np.take_along_axis(block, part, axis=1), axis=1, kind="stable")
         best = np.take_along_axis(part, order, axis=1)
-        ids[start : start + len(block), :kk] = best
-        scores[start : start + len(block), :kk] = np.take_along_axis(block, best, axis=1)
+        ids[start : start + len(these), :kk] = best
+        scores[start : start + len(these), :kk] = np.take_along_axis(block, best, axis=1)
         if kk < k:
-            ids[start : start + len(block), kk:] = -1
+            ids[start : start + len(these), kk:] = -1
     return ids, scores
 
 
-def _drop_self(ids: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _drop_self(ids: np.ndarray, scores: np.ndarray, k: int, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's ids and scores without ``items[row]`` itself, the first ``k`` kept."""
     out_ids = np.full((ids.shape[0], k), -1, dtype=np.int64)
     out_scores = np.zeros((ids.shape[0], k), dtype=np.float32)
     for row in range(ids.shape[0]):
-        keep = ids[row] != row
+        keep = ids[row] != items[row]
         picked = ids[row][keep][:k]
         out_ids[row, : len(picked)] = picked
         out_scores[row, : len(picked)] = scores[row][keep][:k]

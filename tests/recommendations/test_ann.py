@@ -138,3 +138,7 @@ def test_similar_items_of_a_large_catalog_come_from_a_cosine_index(als_result: P
     assert overlap >= ann.RECALL_TARGET
     both = ids[:, 0] == exact_ids[:, 0]
     np.testing.assert_allclose(scores[both, 0], exact_scores[both, 0], atol=1e-4)
+    rows = np.array([5, 1, 5])
+    some_ids, some_scores = algorithms.similar_items(als_result.fitted, k=20, rows=rows)  # the seeds' rows only
+    np.testing.assert_array_equal(some_ids, ids[rows])
+    np.testing.assert_allclose(some_scores, scores[rows], atol=1e-6)

@@ -130,6 +130,21 @@ def test_similar_items_graph_answers_each_items_neighbours(taste: EventArrays) -
     assert sum(int(item_id[1:]) % 6 == 0 for item_id in ids[0][:5]) >= 4
 
 
+@pytest.mark.parametrize("algorithm", ["als", "itemknn_cosine", "ease", "popularity"])
+def test_some_items_neighbours_are_those_rows_of_the_whole_table(taste: EventArrays, algorithm: str) -> None:
+    # The two-stage training asks for its seeds' rows only (an items × items product per window).
+    matrix = build_matrix(taste, Indexer.of(taste))
+    fitted = algorithms.fit(algorithm, matrix, algorithms.params_for(algorithm))
+    rows = np.array([7, 0, 3, 7, matrix.shape[1] - 1])
+
+    whole_ids, whole_scores = similar_items(fitted, 10)
+    ids, scores = similar_items(fitted, 10, rows=rows)
+
+    np.testing.assert_array_equal(ids, whole_ids[rows])
+    np.testing.assert_allclose(scores, whole_scores[rows], atol=1e-6)  # BLAS blocks round differently
+    assert not (ids == rows[:, None]).any()  # never the item itself
+
+
 def test_als_fold_in_equals_implicit_recalculate_user(taste: EventArrays) -> None:
     from implicit.cpu.als import AlternatingLeastSquares
 
