@@ -100,9 +100,15 @@ def _expect_ok(status: int, what: str) -> None:
 
 
 def _build_store(
-    running: Stack, slug: str = "servebench", items: int = ITEMS, events_per_customer: int = EVENTS_PER_CUSTOMER
+    running: Stack,
+    slug: str = "servebench",
+    items: int = ITEMS,
+    events_per_customer: int = EVENTS_PER_CUSTOMER,
+    *,
+    train: bool = True,
 ) -> str:
-    """The tenant, a plan without practical rate limits, items, customers, events, a model."""
+    """The tenant, a plan without practical rate limits, items, customers, events, a model
+    (``train``: the single-stage one)."""
     running.manage(
         "shell",
         "-c",
@@ -166,6 +172,8 @@ def _build_store(
         },
     )
     _expect_ok(status, "settings")
+    if not train:
+        return key
     started = time.perf_counter()
     running.manage("model_train", "--tenant", slug, "--now")
     print(f"  trained in {time.perf_counter() - started:.0f}s", file=sys.stderr)
@@ -309,8 +317,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
-        "--cases", choices=("all", "main", "large"), default="all",
-        help="main: the 100k-item store's cases; large: the 1M-item case alone; all: both",
+        "--cases", choices=("all", "main", "two-stage", "large"), default="all",
+        help="main: the 100k-item store's cases; two-stage: its two-stage case alone; large: the 1M-item case "
+        "alone; all: main and large",
     )  # fmt: skip
     args = parser.parse_args()
     wrk = _ensure_wrk()
@@ -323,6 +332,10 @@ def main() -> int:
                settings="bench.settings") as running:  # fmt: skip
         if args.cases in {"all", "main"}:
             freshness = _main_cases(running, wrk, args.seconds, args.connections, results)
+        if args.cases == "two-stage":
+            print("building the store (100k items, 200k customers, 1.6M events)…", file=sys.stderr)
+            key = _build_store(running, train=False)
+            results["two_stage_miss_2_connections"] = _two_stage_case(running, wrk, args.seconds, key, _cold())
         if args.cases in {"all", "large"}:
             print(f"building the 1M-item store ({LARGE_ITEMS:,} items) and a model…", file=sys.stderr)
             large = _large_case(running, wrk, args.seconds)
@@ -350,8 +363,7 @@ def _main_cases(
     hot = [f"/api/v1/customers/c{n}/recommendations" for n in range(HOT_CUSTOMERS)]
     for path in hot:  # warm the cache
         _request(base, "GET", path, key)
-    cold = [f"/api/v1/customers/c{n}/recommendations" for n in range(HOT_CUSTOMERS, CUSTOMERS)]
-    random.Random(5).shuffle(cold)
+    cold = _cold()
     similar = [f"/api/v1/items/i{n}/similar" for n in random.Random(6).sample(range(ITEMS), 20_000)]
     third = len(cold) // 3
     for name, paths, clients in (
@@ -369,16 +381,29 @@ def _main_cases(
         print(f"  {name}: {results[name]}", file=sys.stderr)
     fresh = sorted(_freshness(base, key, [f"c{n}" for n in range(HOT_CUSTOMERS + 150_000, HOT_CUSTOMERS + 150_100)]))
 
+    # The cache key names the version: every customer is a miss again.
+    results["two_stage_miss_2_connections"] = _two_stage_case(running, wrk, seconds, key, cold[:third])
+    return fresh
+
+
+def _cold() -> list[str]:
+    """Recommendation paths of the customers no case before asked for (shuffled)."""
+    cold = [f"/api/v1/customers/c{n}/recommendations" for n in range(HOT_CUSTOMERS, CUSTOMERS)]
+    random.Random(5).shuffle(cold)
+    return cold
+
+
+def _two_stage_case(running: Stack, wrk: str, seconds: int, key: str, paths: list[str]) -> dict[str, float]:
+    """A two-stage version of the store, trained and promoted; misses through it, 2 connections."""
     print("training a two-stage version of the same store…", file=sys.stderr)
     two_stage = _two_stage_version(running, key)
-    status, body, _h = _request(base, "GET", cold[0], key)  # loads the version (its first miss)
+    status, body, _h = _request(running.base_url, "GET", paths[0], key)  # loads the version (its first miss)
     _expect_ok(status, "two-stage recommendations")
     if body.get("model_version") != two_stage:
         raise RuntimeError(f"expected version {two_stage} to answer, got {body.get('model_version')}")
-    # The cache key names the version: every customer is a miss again.
-    results["two_stage_miss_2_connections"] = _wrk(wrk, base, key, cold[1:third], seconds=seconds, connections=2)
-    print(f"  two_stage_miss_2_connections: {results['two_stage_miss_2_connections']}", file=sys.stderr)
-    return fresh
+    result = _wrk(wrk, running.base_url, key, paths[1:], seconds=seconds, connections=2)
+    print(f"  two_stage_miss_2_connections: {result}", file=sys.stderr)
+    return result
 
 
 def _print_report(
@@ -418,6 +443,10 @@ def _print_report(
             ("two-stage cache-miss p99 <= 25 ms, 2 connections (issue 21)",
              f"{two_miss['p99_ms']:.2f} ms", two_miss["p99_ms"] <= 25),
         ]  # fmt: skip
+    if not fresh and "two_stage_miss_2_connections" in results:
+        two_miss = results["two_stage_miss_2_connections"]
+        targets.append(("two-stage cache-miss p99 <= 25 ms, 2 connections (issue 21)",
+                        f"{two_miss['p99_ms']:.2f} ms", two_miss["p99_ms"] <= 25))  # fmt: skip
     if large is not None:
         ann = large["version"]["ann"]
         miss_large = large["miss"]
