@@ -102,7 +102,7 @@ def _expect_ok(status: int, what: str) -> None:
 def _build_store(
     running: Stack,
     slug: str = "servebench",
-    items: int = ITEMS,
+    n_items: int = ITEMS,
     events_per_customer: int = EVENTS_PER_CUSTOMER,
     *,
     train: bool = True,
@@ -117,7 +117,7 @@ def _build_store(
     )
     key = running.create_tenant(slug, plan="bench")
     rng = random.Random(11)
-    for start in range(0, items, 10_000):
+    for start in range(0, n_items, 10_000):
         rows = [
             {"item_id": f"i{n}", "title": f"Item {n}", "categories": [f"g{n % GROUPS}"], "price": float(n % 500),
              "currency": "GBP", "in_stock": n % 5 != 0}
@@ -152,7 +152,7 @@ def _build_store(
                 liked = rng.randrange(GROUPS)
                 for e in range(events_per_customer):
                     group = liked if rng.random() < 0.8 else rng.randrange(GROUPS)
-                    item = group + GROUPS * rng.randrange(items // GROUPS)
+                    item = group + GROUPS * rng.randrange(n_items // GROUPS)
                     when = now - timedelta(minutes=rng.randrange(60 * 24 * 30))
                     copy.write_row((f"b{n}-{e}", customers[f"c{n}"], items[f"i{item}"], "view", None, when, "{}", now))
         conn.execute("ANALYZE")
