@@ -41,6 +41,7 @@ class SourceContext:
     matrix: sp.csr_matrix = field(init=False)
     recent: sp.csr_matrix = field(init=False)  # customers × items: 1 for the latest RECENT_ITEMS
     counts: sp.csr_matrix = field(init=False)  # customers × items: how many events
+    _decayed: dict[float, np.ndarray] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.matrix = build_matrix(self.events, self.indexer)
@@ -61,7 +62,11 @@ class SourceContext:
         )
 
     def decayed_popularity(self, half_life_seconds: float) -> np.ndarray:
-        return decayed_sums(self.events, self.indexer, self.at, half_life_seconds)
+        """Decayed sums of the events at ``at`` (reduced once per half-life: a training's scorer
+        asks for them batch after batch)."""
+        if half_life_seconds not in self._decayed:
+            self._decayed[half_life_seconds] = decayed_sums(self.events, self.indexer, self.at, half_life_seconds)
+        return self._decayed[half_life_seconds]
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,9 @@ class PopularSource(Source):
 
     def candidates(self, context: SourceContext, rows: np.ndarray, k: int) -> list[Proposed]:
         popularity = context.decayed_popularity(self.half_life_seconds)
+        if context.repeats:  # nothing left out: one list for everyone
+            shared = _best(popularity, k)
+            return [shared for _row in rows]
         return [_best(popularity, k, self._had(context, row)) for row in rows]
 
 
