@@ -167,6 +167,10 @@ def _build_store(
         {
             "training": {
                 "two_stage": False,
+                # ALS, as said: without these the store's default (`auto`, with a search within the
+                # tuning budget) chose the recipe, and a 1M-item store might get one without factors.
+                "algorithm": "als",
+                "tune": False,
                 "params": {"als": {"factors": 64, "iterations": 8, "regularization": 10.0, "alpha": 1.0}},
             }
         },
