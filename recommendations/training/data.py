@@ -191,10 +191,6 @@ class ItemAttributes:
     category_names: list[str]
 
     @classmethod
-    def unknown(cls, n_items: int) -> ItemAttributes:
-        return cls(np.full(n_items, np.nan), sp.csr_matrix((n_items, 0), dtype=np.float32), [])
-
-    @classmethod
     def of(cls, prices: list[float | None], categories: list[list[str]]) -> ItemAttributes:
         """From each item's price (None: none) and category names, in the indexer's order."""
         names = sorted({name for listed in categories for name in listed})
