@@ -212,7 +212,7 @@ def feature_matrix(table: CandidateTable, aggregates: Aggregates, sources: list[
         since,
         interval,
         np.where(interval > 0, since / np.where(interval > 0, interval, 1.0), np.nan),
-        *_affinities(aggregates, rows, items),
+        *_affinities(aggregates, rows, items, price, usual),
     ]
     return np.column_stack(columns).astype(np.float32) if len(rows) else np.zeros((0, len(columns)), np.float32)
 
@@ -221,10 +221,12 @@ def _or_nan(values: np.ndarray | None, at: np.ndarray) -> np.ndarray:
     return values[at].astype(np.float64) if values is not None else np.full(len(at), np.nan)
 
 
-def _affinities(aggregates: Aggregates, rows: np.ndarray, items: np.ndarray) -> list[np.ndarray]:
-    """``price_vs_usual`` and ``category_affinity`` (the mean, over the candidate's categories,
-    of the share of the customer's counted events in each): NaN where a side is unknown."""
-    price, usual = _or_nan(aggregates.item_price, items), _or_nan(aggregates.customer_price, rows)
+def _affinities(
+    aggregates: Aggregates, rows: np.ndarray, items: np.ndarray, price: np.ndarray, usual: np.ndarray
+) -> list[np.ndarray]:
+    """``price_vs_usual`` (``price``/``usual``: the candidates' and their customers') and
+    ``category_affinity`` (the mean, over the candidate's categories, of the share of the
+    customer's counted events in each): NaN where a side is unknown."""
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.where(usual > 0, price / np.where(usual > 0, usual, 1.0), np.nan)
     item_categories, customer_categories = aggregates.item_categories, aggregates.customer_categories

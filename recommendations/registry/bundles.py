@@ -354,7 +354,7 @@ class LoadedBundle:
         categories = sp.csr_matrix(
             (parts["data"], parts["indices"], parts["indptr"]), shape=tuple(int(n) for n in parts["shape"])
         )
-        return ItemAttributes(np.asarray(parts["price"], dtype=np.float64), categories, [])
+        return ItemAttributes(np.asarray(parts["price"], dtype=np.float64), categories)
 
     def ids(self, name: str) -> list[str]:
         ids: list[str] = json.loads(self.files[name])

@@ -188,7 +188,6 @@ class ItemAttributes:
 
     price: np.ndarray  # float64 per item; NaN: no price
     categories: sp.csr_matrix  # items × categories, 1 where the item is in the category
-    category_names: list[str]
 
     @classmethod
     def of(cls, prices: list[float | None], categories: list[list[str]]) -> ItemAttributes:
@@ -202,7 +201,7 @@ class ItemAttributes:
         )
         price = np.array([np.nan if value is None else float(value) for value in prices], dtype=np.float64)
         price[~(price >= 0)] = np.nan  # negative (or NaN): unknown
-        return cls(price, matrix, names)
+        return cls(price, matrix)
 
     def take(self, positions: np.ndarray) -> ItemAttributes:
         """The attributes of the items at ``positions`` (−1: an item they do not know)."""
@@ -214,7 +213,7 @@ class ItemAttributes:
             (np.ones(int(known.sum()), dtype=np.float32), (np.flatnonzero(known), positions[known])),
             shape=(len(positions), self.categories.shape[0]),
         )
-        return ItemAttributes(price, sp.csr_matrix(selector @ self.categories), self.category_names)
+        return ItemAttributes(price, sp.csr_matrix(selector @ self.categories))
 
     def subset(self, ids: np.ndarray, wanted: np.ndarray) -> ItemAttributes:
         """The attributes of the items ``wanted`` (internal ids), these being those of ``ids``
