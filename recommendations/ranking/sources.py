@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from catalog.online_features import HALF_LIVES
-from recommendations.training.algorithms import Fitted, history_vector, similar_items
+from recommendations.training.algorithms import Fitted, SimilarRows, history_vector
 from recommendations.training.baselines import decayed_sums
 from recommendations.training.data import EventArrays, Indexer, build_matrix
 
@@ -42,6 +42,7 @@ class SourceContext:
     recent: sp.csr_matrix = field(init=False)  # customers × items: 1 for the latest RECENT_ITEMS
     counts: sp.csr_matrix = field(init=False)  # customers × items: how many events
     _decayed: dict[float, np.ndarray] = field(init=False, default_factory=dict, repr=False)
+    _similar: SimilarRows | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.matrix = build_matrix(self.events, self.indexer)
@@ -60,6 +61,15 @@ class SourceContext:
         self.recent = sp.csr_matrix(
             (np.ones(int(latest.sum()), dtype=np.float32), (kept_rows[latest], kept_cols[latest])), shape=shape
         )
+
+    def similar_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``fitted``'s similar items of ``rows`` (one ANN index per context, however often asked)."""
+        fitted = self.fitted
+        if fitted is None:
+            raise ValueError("no collaborative model in this context")
+        if self._similar is None or self._similar.fitted is not fitted:
+            self._similar = SimilarRows(fitted)
+        return self._similar(rows)
 
     def decayed_popularity(self, half_life_seconds: float) -> np.ndarray:
         """Decayed sums of the events at ``at`` (reduced once per half-life: a training's scorer
@@ -129,7 +139,7 @@ class NeighbourSource(Source):
         # Only the seeds' rows of the similar-items table (as the whole table has them): the
         # whole table is an items × items product per training window.
         seeds = np.unique(recent.indices)
-        ids, scores = similar_items(context.fitted, rows=seeds)
+        ids, scores = context.similar_rows(seeds)
         n_items = context.matrix.shape[1]
         valid = ids >= 0
         similar = sp.csr_matrix(

@@ -178,24 +178,46 @@ def unit_rows(vectors: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(data / np.maximum(np.linalg.norm(data, axis=1, keepdims=True), 1e-12))
 
 
-def ann_similar(vectors: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, AnnCheck]:
-    """Each row's ``k`` most similar other rows by cosine (ids, similarities; −1 pads), from an
-    index over the unit vectors searched for every row (``rows``: for these only, in that
-    order), verified on a sample first."""
+@dataclass(frozen=True)
+class SimilarIndex:
+    """An index over unit item vectors for item-to-item similarity, verified when built."""
+
+    index: AnnIndex
+    unit: np.ndarray
+    check: AnnCheck
+
+    def search(self, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's ``k`` most similar other rows by cosine (ids, similarities; −1 pads)
+        (``rows``: for these only, in that order)."""
+        asked = np.arange(len(self.unit)) if rows is None else np.asarray(rows, dtype=np.int64)
+        keys = np.empty((len(asked), k + 1), dtype=np.int64)
+        similarity = np.empty((len(asked), k + 1), dtype=np.float32)
+        for start in range(0, len(asked), 8192):
+            these = asked[start : start + 8192]
+            keys[start : start + len(these)], similarity[start : start + len(these)] = self.index.search(
+                self.unit[these], k + 1
+            )
+        # each row's own key (found first, normally) moves to the end; the first k others are kept
+        own = keys == asked[:, None]
+        order = np.argsort(own, axis=1, kind="stable")[:, :k]
+        ids = np.take_along_axis(keys, order, axis=1)
+        scores = np.where(ids >= 0, np.take_along_axis(similarity, order, axis=1), 0.0).astype(np.float32)
+        return ids, scores
+
+
+def similar_index(vectors: np.ndarray) -> SimilarIndex:
+    """An index over ``vectors``' unit rows, verified on a sample of them (its ``check``)."""
     unit = unit_rows(vectors)
     n = len(unit)
     index = ann_build(unit)
     sample = np.random.default_rng(0).choice(n, size=min(VERIFY_QUERIES, n), replace=False)
-    check = ann_verify(index, unit, unit[sample])
-    asked = np.arange(n) if rows is None else np.asarray(rows, dtype=np.int64)
-    keys = np.empty((len(asked), k + 1), dtype=np.int64)
-    similarity = np.empty((len(asked), k + 1), dtype=np.float32)
-    for start in range(0, len(asked), 8192):
-        these = asked[start : start + 8192]
-        keys[start : start + len(these)], similarity[start : start + len(these)] = index.search(unit[these], k + 1)
-    # each row's own key (found first, normally) moves to the end; the first k others are kept
-    own = keys == asked[:, None]
-    order = np.argsort(own, axis=1, kind="stable")[:, :k]
-    ids = np.take_along_axis(keys, order, axis=1)
-    scores = np.where(ids >= 0, np.take_along_axis(similarity, order, axis=1), 0.0).astype(np.float32)
-    return ids, scores, check
+    return SimilarIndex(index, unit, ann_verify(index, unit, unit[sample]))
+
+
+def ann_similar(vectors: np.ndarray, k: int, rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, AnnCheck]:
+    """Each row's ``k`` most similar other rows by cosine (ids, similarities; −1 pads), from an
+    index over the unit vectors searched for every row (``rows``: for these only, in that
+    order), verified on a sample first."""
+    built = similar_index(vectors)
+    ids, scores = built.search(k, rows)
+    return ids, scores, built.check

@@ -24,7 +24,15 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from recommendations.scoring.ann import RECALL_AT, RECALL_TARGET, ann_similar, ann_wanted
+from recommendations.scoring.ann import (
+    RECALL_AT,
+    RECALL_TARGET,
+    AnnCheck,
+    SimilarIndex,
+    ann_similar,
+    ann_wanted,
+    similar_index,
+)
 
 EASE_MAX_ITEMS = 10_000
 NEIGHBOURS_FOR_SIMILAR = 100
@@ -256,6 +264,36 @@ def history_vector(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return binary
 
 
+def _verified(check: AnnCheck) -> None:
+    if not check.ok:
+        raise ValueError(
+            f"the similar-items index found {check.recall:.3f} of the exact top-{RECALL_AT} "
+            f"(needs {RECALL_TARGET}), searching {check.nprobe} lists"
+        )
+
+
+class SimilarRows:
+    """``similar_items`` of one fitted model, asked for some rows again and again (a training's
+    windows and batches). Where the catalog takes an ANN index (docs/adr/0009), one index is
+    built and verified for all the calls, not one per call."""
+
+    def __init__(self, fitted: Fitted, k: int = NEIGHBOURS_FOR_SIMILAR) -> None:
+        self.fitted = fitted
+        self.k = k
+        self._index: SimilarIndex | None = None
+
+    def __call__(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fitted = self.fitted
+        if fitted.kind == "factors" and fitted.algorithm != "popularity":
+            factors = need(fitted.item_factors, "item factors")
+            if ann_wanted(factors.shape[0]):
+                if self._index is None:
+                    self._index = similar_index(factors)
+                    _verified(self._index.check)
+                return self._index.search(self.k, rows)
+        return similar_items(fitted, self.k, rows)
+
+
 def similar_items(
     fitted: Fitted, k: int = NEIGHBOURS_FOR_SIMILAR, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -277,11 +315,7 @@ def similar_items(
         return _drop_self(ids, scores, k, asked)
     if ann_wanted(factors.shape[0]):  # an items × items product would take hours (docs/adr/0009)
         ids, scores, check = ann_similar(factors, k, rows)
-        if not check.ok:
-            raise ValueError(
-                f"the similar-items index found {check.recall:.3f} of the exact top-{RECALL_AT} "
-                f"(needs {RECALL_TARGET}), searching {check.nprobe} lists"
-            )
+        _verified(check)
         return ids, scores
     norms = np.linalg.norm(factors, axis=1, keepdims=True)
     unit = factors / np.maximum(norms, 1e-12)

@@ -142,3 +142,26 @@ def test_similar_items_of_a_large_catalog_come_from_a_cosine_index(als_result: P
     some_ids, some_scores = algorithms.similar_items(als_result.fitted, k=20, rows=rows)  # the seeds' rows only
     np.testing.assert_array_equal(some_ids, ids[rows])
     np.testing.assert_allclose(some_scores, scores[rows], atol=1e-6)
+
+
+def test_a_trainings_repeated_similar_rows_share_one_verified_index(  # type: ignore[no-untyped-def]
+    als_result: PipelineResult, settings, monkeypatch
+) -> None:
+    settings.SHELFWISE_ANN_MIN_ITEMS = 100
+    built = []
+    real = ann.ann_build
+
+    def counted(vectors: np.ndarray, *, seed: int = 0) -> ann.AnnIndex:
+        built.append(len(vectors))
+        return real(vectors, seed=seed)
+
+    monkeypatch.setattr(ann, "ann_build", counted)
+    ids, scores = algorithms.similar_items(als_result.fitted, rows=np.arange(50))
+    similar = algorithms.SimilarRows(als_result.fitted)
+    first = similar(np.array([3, 1]))
+    second = similar(np.array([40, 3]))
+
+    assert len(built) == 1 + 1  # similar_items' own, then one for every SimilarRows call
+    np.testing.assert_array_equal(first[0], ids[[3, 1]])
+    np.testing.assert_array_equal(second[0], ids[[40, 3]])
+    np.testing.assert_allclose(second[1], scores[[40, 3]], atol=1e-6)
