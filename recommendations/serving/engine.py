@@ -513,8 +513,7 @@ def _two_stage(
             proposed[name] = online.best(dict(head), limits[name], excluded)
         else:
             proposed[name] = []
-    everything = {item for pairs in proposed.values() for item, _score in pairs}
-    allowed = request.filters.matching(sorted(everything)) if everything else set()  # deleted ones never
+    allowed = _allowed(model, request.filters, {item for pairs in proposed.values() for item, _score in pairs})
     found = online.candidates({name: [p for p in pairs if p[0] in allowed] for name, pairs in proposed.items()})
     if not found.item_ids:
         return [], had, {}
@@ -536,6 +535,23 @@ def _two_stage(
         had,
         {found.item_ids[i]: "+".join(found.sources_of(i)) for i in order},
     )
+
+
+def _allowed(model: LoadedModel, filters: Filters, items: set[str]) -> set[str]:
+    """The ``items`` a filter lets through, deleted items never: the version's own items by the
+    penalty its scoring applies (per filter, kept for MASK_TTL_SECONDS as for a single-stage
+    list), the others (new since the training) from PostgreSQL."""
+    index = model.item_index
+    unknown = sorted(item for item in items if item not in index)
+    penalty = _penalty(model, filters)
+    if penalty is None:
+        known = items.difference(unknown)
+    else:
+        ruled_out = np.isinf(penalty[0])
+        known = {item for item in items if item in index and not ruled_out[index[item]]}
+    if unknown:
+        known |= filters.matching(unknown)
+    return known
 
 
 # --------------------------------------------------------------------------- fallback chain
@@ -588,7 +604,8 @@ def _popular(  # noqa: PLR0917 - internal; positional reads naturally at its cal
         order = np.argsort(-counts, kind="stable")[: limit * 4 + len(exclude)]
         add(_keep_matching([(model.item_ids[i], float(counts[i])) for i in order], filters))
     if len(out) < limit:
-        add(_popular_from_database(tenant_id, filters, limit + len(exclude)))
+        # reused for a minute: an item deleted or changed since must not come back with it
+        add(_keep_matching(_popular_from_database(tenant_id, filters, limit + len(exclude)), filters))
     return _relative(out)
 
 
