@@ -112,18 +112,26 @@ def customer_recent_events(
     ``event_customer_time`` index rather than the ORM's (same result, a fraction of the cost)."""
     from django.db import connection
 
+    sql, params = customer_recent_events_query(external_id=external_id, since=since, limit=limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return [(item, kind, value, when) for item, kind, value, when, _id in cursor.fetchall()]
+
+
+def customer_recent_events_query(
+    *, external_id: str, since: datetime | None = None, limit: int = 200
+) -> tuple[str, list[Any]]:
+    """``customer_recent_events``' SQL and parameters (its columns, then the event's row id), for
+    a caller that reads them in the same round trip as something else."""
     since_clause = "AND e.timestamp > %s" if since is not None else ""
     sql = (
-        f"SELECT i.external_id, e.type, e.value, e.timestamp FROM {Event._meta.db_table} e "  # noqa: S608 - our tables
+        f"SELECT i.external_id, e.type, e.value, e.timestamp, e.id FROM {Event._meta.db_table} e "  # noqa: S608 - our tables
         f"JOIN {Customer._meta.db_table} c ON c.id = e.customer_id "
         f"JOIN {Item._meta.db_table} i ON i.id = e.item_id "
         f"WHERE c.external_id = %s AND i.deleted_at IS NULL {since_clause} "
         "ORDER BY e.timestamp DESC, e.id DESC LIMIT %s"
     )
-    params: list[Any] = [external_id, *([since] if since is not None else []), limit]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [(item, kind, value, when) for item, kind, value, when in cursor.fetchall()]
+    return sql, [external_id, *([since] if since is not None else []), limit]
 
 
 ITEM_FIELDS = ("title", "description", "categories", "price", "currency", "in_stock", "properties")

@@ -20,12 +20,14 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from cachetools import LRUCache, TLRUCache
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
+from catalog import selectors as catalog_selectors
 from recommendations.models import ErasedCustomer, Experiment, ModelVersion, Scenario, erasure_hash
 from recommendations.selectors import model_version_repeat_profile
 from shelfwise.datastores.redis_client import redis_call, tenant_key
@@ -126,6 +128,25 @@ class ServingConfig:
 def erasure_pending(customer_id: str) -> bool:
     """Whether the customer was erased and the clean-up is not done (asks the database)."""
     return ErasedCustomer.objects.filter(customer_hash=erasure_hash(customer_id), cleaned_at__isnull=True).exists()
+
+
+def recent_events_unless_erased(
+    customer_id: str, *, since: datetime | None
+) -> list[tuple[str, str, float | None, datetime]] | None:
+    """The customer's latest events (``catalog.selectors.customer_recent_events``), or None if
+    they were erased and the clean-up is not done (``erasure_pending``): one round trip."""
+    events_sql, events_params = catalog_selectors.customer_recent_events_query(external_id=customer_id, since=since)
+    sql = (
+        "SELECT x.erased, r.external_id, r.type, r.value, r.timestamp FROM (SELECT EXISTS (SELECT 1 FROM "  # noqa: S608 - our tables
+        f"{ErasedCustomer._meta.db_table} WHERE customer_hash = %s AND cleaned_at IS NULL) AS erased) x "
+        f"LEFT JOIN LATERAL ({events_sql}) r ON NOT x.erased ORDER BY r.timestamp DESC, r.id DESC"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [erasure_hash(customer_id), *events_params])
+        rows = cursor.fetchall()
+    if rows[0][0]:
+        return None
+    return [(item, kind, value, when) for _erased, item, kind, value, when in rows if item is not None]
 
 
 def assignment_bucket(experiment_id: int, customer_id: str) -> int:

@@ -37,7 +37,7 @@ from recommendations.serving.config import (
     Route,
     ServingConfig,
     VersionRef,
-    erasure_pending,
+    recent_events_unless_erased,
     serving_config,
     serving_config_forget,
 )
@@ -320,35 +320,36 @@ def _load(config: ServingConfig, version: VersionRef | None) -> LoadedModel | No
     return None
 
 
-def _erased_since_routing(model: LoadedModel, customer_id: str) -> bool:
-    """A customer the model knows but who was erased after this process read its routing (a
-    request racing the erasure, or one without Redis) is told apart in PostgreSQL: nothing of
-    theirs is used, and this process's loaded copy forgets them."""
-    if customer_id in model.customer_index and erasure_pending(customer_id):
-        model.forget_customer(customer_id)
-        return True
-    return False
-
-
 def _customer_inputs(
     model: LoadedModel, tenant_id: int, customer_id: str, weights: EventSettings
 ) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None, set[str]]:
-    """(vector for factor models, (indices, weights) history for item-based ones, seen items)."""
-    if _erased_since_routing(model, customer_id):
-        return None, None, set()
-    return _inputs(model, customer_id, weights)
+    """(vector for factor models, (indices, weights) history for item-based ones, seen items).
+
+    What the customer did since the model was trained (or at all, if it never saw them) is read
+    from PostgreSQL: an indexed read, and right even if Redis lost its data. A customer the model
+    knows is also told apart there if they were erased after this process read its routing (a
+    request racing the erasure, or one without Redis): in the same round trip; then nothing of
+    theirs is used, and this process's loaded copy forgets them."""
+    known = customer_id in model.customer_index
+    since = datetime.fromtimestamp(model.last_event_time, tz=UTC) if known else None
+    if known:
+        events = recent_events_unless_erased(customer_id, since=since)
+        if events is None:
+            model.forget_customer(customer_id)
+            return None, None, set()
+    else:
+        events = catalog_selectors.customer_recent_events(external_id=customer_id)
+    return _inputs(model, customer_id, weights, events)
 
 
 def _inputs(
-    model: LoadedModel, customer_id: str, weights: EventSettings
+    model: LoadedModel,
+    customer_id: str,
+    weights: EventSettings,
+    events: list[tuple[str, str, float | None, datetime]],
 ) -> tuple[np.ndarray | None, tuple[np.ndarray, np.ndarray] | None, set[str]]:
     history_index, history_weight = model.history_of(customer_id)
     seen = {model.item_ids[i] for i in history_index}
-    known = customer_id in model.customer_index
-    # What the customer did since the model was trained (or at all, if it never saw them), from
-    # PostgreSQL: an indexed read, and right even if Redis lost its data.
-    since = datetime.fromtimestamp(model.last_event_time, tz=UTC) if known else None
-    events = catalog_selectors.customer_recent_events(external_id=customer_id, since=since)
     new_events = [(item, weights.weight(kind, value)) for item, kind, value, _ts in events]
     seen |= {item for item, _w in new_events}
     new_index = [(model.item_index[item], w) for item, w in new_events if item in model.item_index and w > 0]
@@ -371,7 +372,7 @@ def _inputs(
                 values=np.array(list(combined.values()), dtype=np.float32),
             )
             return vector, None, seen
-        if known and model.customer_factors is not None:
+        if customer_id in model.customer_index and model.customer_factors is not None:
             return model.customer_factors[model.customer_index[customer_id]], None, seen
         return None, None, seen
     indices = sorted(set(history_index.tolist()) | {index for index, _w in new_index})

@@ -579,3 +579,37 @@ def test_a_topped_up_list_keeps_its_scores_descending(store: TenantHandle, live_
     finally:
         for item in fresh:
             api.delete(f"/api/v1/items/{item}")
+
+
+def test_a_customer_erased_after_routing_was_read_is_told_apart_in_the_events_read(
+    store: TenantHandle, live_db: None
+) -> None:
+    """The routing a process holds can predate an erasure (read seconds ago, or without Redis):
+    the same PostgreSQL round trip that reads the customer's latest events says they were
+    erased; nothing of theirs is used and the loaded model forgets them."""
+    from recommendations.models import ErasedCustomer, erasure_hash
+    from recommendations.serving import engine
+    from recommendations.serving.config import recent_events_unless_erased
+
+    with tenant_context(store.tenant):
+        request = engine.CustomerRequest(tenant_id=store.tenant.pk, customer_id="c21")
+        planned = engine.plan(request)
+        model = engine._load(planned.config, planned.version)
+        assert model is not None
+        assert "c21" in model.customer_index
+        events = recent_events_unless_erased("c21", since=None)
+        assert events
+        assert {item for item, _t, _v, _w in events} <= seen_items("c21")
+        assert [when for *_r, when in events] == sorted((when for *_r, when in events), reverse=True)
+
+        marker = ErasedCustomer.objects.create(customer_hash=erasure_hash("c21"))
+        try:
+            assert recent_events_unless_erased("c21", since=None) is None
+            vector, history, seen = engine._customer_inputs(model, store.tenant.pk, "c21", engine.EventSettings())
+            assert (vector, history, seen) == (None, None, set())
+            assert "c21" not in model.customer_index  # this process's copy forgot them
+            assert recent_events_unless_erased("c22", since=None)  # nobody else
+        finally:
+            marker.delete()
+            engine.model_cache().clear()
+    connection.set_schema_to_public()
