@@ -474,6 +474,12 @@ def _ann_score(
 # --------------------------------------------------------------------------- two stages
 
 
+# The popular and trending heads read with the customer's state: this many entries beyond what
+# the sources keep (what the customer had is left out of them); read again, longer, when too few
+# are left.
+HEAD_MARGIN = 50
+
+
 def _two_stage(
     model: LoadedModel, request: CustomerRequest, weights: EventSettings, *, exclude_seen: bool, k: int
 ) -> tuple[list[tuple[str, float]], set[str], dict[str, str]]:
@@ -485,9 +491,10 @@ def _two_stage(
     info = model.ranker_info or {}
     names: list[str] = list(info.get("sources", []))
     limits = online.limits()
+    heads = {"popular": limits["popular"] + HEAD_MARGIN, "trending": limits["trending"] + HEAD_MARGIN}
     state = ranking_state(
         request.tenant_id, request.customer_id, recent=online.RECENT_ITEMS * 2,
-        popular=limits["popular"] + 200, trending=limits["trending"] + 200,
+        popular=heads["popular"], trending=heads["trending"],
     )  # fmt: skip
     vector, history, seen = _customer_inputs(model, request.tenant_id, request.customer_id, weights)
     had = seen | (set(state.pairs) if state is not None else set())
@@ -512,6 +519,10 @@ def _two_stage(
         elif name in {"popular", "trending"} and state is not None:
             head = state.popular if name == "popular" else state.trending
             proposed[name] = online.best(dict(head), limits[name], excluded)
+            if len(proposed[name]) < limits[name] and len(head) == heads[name]:  # the head held too much they had
+                longer = popular_items(request.tenant_id, "pop" if name == "popular" else "trend",
+                                       limits[name] + len(excluded) + HEAD_MARGIN)  # fmt: skip
+                proposed[name] = online.best(dict(longer or head), limits[name], excluded)
         else:
             proposed[name] = []
     allowed = _allowed(model, request.filters, {item for pairs in proposed.values() for item, _score in pairs})

@@ -216,3 +216,31 @@ def test_a_filter_applies_to_every_source_and_new_or_deleted_items_alike(feature
         assert "fresh" not in [row["item_id"] for row in after["items"]]
     finally:
         api.delete("/api/v1/items/fresh")
+
+
+def test_popular_candidates_are_the_same_however_short_the_head_read_first(
+    features: TenantHandle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The popular and trending heads come with the customer's state, a few beyond what the
+    sources keep; a customer who had most of them gets a longer read, not fewer candidates."""
+    from catalog.event_settings import EventSettings
+    from recommendations.serving import engine
+
+    def proposed_by_popularity(margin: int) -> dict[str, set[str]]:
+        monkeypatch.setattr(engine, "HEAD_MARGIN", margin)
+        with tenant_context(features.tenant):
+            request = engine.CustomerRequest(tenant_id=features.tenant.pk, customer_id="c3")
+            planned = engine.plan(request)
+            model = engine._load(planned.config, planned.version)
+            assert model is not None
+            _items, had, sources = engine._two_stage(model, request, EventSettings(), exclude_seen=True, k=1000)
+        connection.set_schema_to_public()
+        assert len(had) >= 10  # enough of the head is left out for the short read to fall short
+        return {name: {item for item, named in sources.items() if name in named.split("+")}
+                for name in ("popular", "trending")}  # fmt: skip
+
+    monkeypatch.setattr(engine.online, "limits", lambda: {**engine.online.DEFAULT_K, "popular": 20, "trending": 10})
+    generous, short = proposed_by_popularity(500), proposed_by_popularity(0)
+    assert short == generous
+    assert len(short["popular"]) == 20
+    assert len(short["trending"]) == 10
