@@ -34,6 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import redis
 
 from shelfwise.datastores.redis_client import redis_call, redis_client, tenant_key
@@ -436,11 +437,11 @@ def ranking_state(tenant_id: int, customer_id: str, *, recent: int, popular: int
 class ItemStats:
     """Per item (in the order asked): events, first and last time (NaN: never), decayed sums."""
 
-    events: list[float]
-    first: list[float]
-    last: list[float]
-    popular: list[float]
-    trending: list[float]
+    events: np.ndarray  # float64
+    first: np.ndarray
+    last: np.ndarray
+    popular: np.ndarray
+    trending: np.ndarray
 
 
 def item_stats(tenant_id: int, item_ids: Sequence[str]) -> ItemStats | None:
@@ -448,19 +449,20 @@ def item_stats(tenant_id: int, item_ids: Sequence[str]) -> ItemStats | None:
 
     def read(client: redis.Redis) -> ItemStats:
         if not item_ids:
-            return ItemStats([], [], [], [], [])
+            return ItemStats(*(np.zeros(0) for _ in range(5)))
         pipe = client.pipeline(transaction=False)
         pipe.hmget(item_stats_key(tenant_id), list(item_ids))
         pipe.zmscore(popularity_key(tenant_id, "pop"), list(item_ids))
         pipe.zmscore(popularity_key(tenant_id, "trend"), list(item_ids))
         stats, popular, trending = pipe.execute()
-        parsed = [tuple(float(v) for v in raw.split()) if raw else (0.0, math.nan, math.nan) for raw in stats]
+        # "events first last" per item (none: never), parsed in one go
+        parsed = np.array(b" ".join([raw or b"0 nan nan" for raw in stats]).split(), dtype=np.float64).reshape(-1, 3)
         return ItemStats(
-            events=[p[0] for p in parsed],
-            first=[p[1] for p in parsed],
-            last=[p[2] for p in parsed],
-            popular=[float(v) if v is not None else 0.0 for v in popular],
-            trending=[float(v) if v is not None else 0.0 for v in trending],
+            events=parsed[:, 0],
+            first=parsed[:, 1],
+            last=parsed[:, 2],
+            popular=np.array([0.0 if v is None else v for v in popular], dtype=np.float64),
+            trending=np.array([0.0 if v is None else v for v in trending], dtype=np.float64),
         )
 
     return redis_call(read, default=None)

@@ -78,10 +78,11 @@ class Aggregates:
     customer_items: np.ndarray
     customer_first: np.ndarray
     customer_last: np.ndarray
-    pair_events: sp.csr_matrix  # customers × items
-    pair_days: sp.csr_matrix  # distinct days with an event
-    pair_first_day: sp.csr_matrix  # day number (unix days) + 1; 0: never
-    pair_last_day: sp.csr_matrix
+    # customers × items, sparse (serving's one customer: dense rows, the same numbers)
+    pair_events: sp.csr_matrix | np.ndarray
+    pair_days: sp.csr_matrix | np.ndarray  # distinct days with an event
+    pair_first_day: sp.csr_matrix | np.ndarray  # day number (unix days) + 1; 0: never
+    pair_last_day: sp.csr_matrix | np.ndarray
     # The best decayed sums of the catalog (popularity features are shares of them); None: the
     # best of ``item_popular`` / ``item_trending``.
     popular_top: float | None = None
@@ -182,7 +183,7 @@ def feature_matrix(table: CandidateTable, aggregates: Aggregates, sources: list[
         top_trending = float(aggregates.item_trending.max(initial=0.0))
     top_popular, top_trending = max(top_popular, 1e-12), max(top_trending, 1e-12)
 
-    def pair(matrix: sp.csr_matrix) -> np.ndarray:
+    def pair(matrix: sp.csr_matrix | np.ndarray) -> np.ndarray:
         return np.asarray(matrix[rows, items]).ravel().astype(np.float64) if len(rows) else np.zeros(0)
 
     price, usual = _or_nan(aggregates.item_price, items), _or_nan(aggregates.customer_price, rows)

@@ -111,21 +111,14 @@ def online_aggregates(
         popular, trending = np.asarray(stats.popular, dtype=np.float64), np.asarray(stats.trending, dtype=np.float64)
     else:
         item_events, first, last, popular, trending = nan, nan, nan, nan, nan
-    values: dict[str, list[float]] = {"events": [], "days": [], "first": [], "last": []}
-    columns: list[int] = []
+    # One customer: the customer × candidate aggregates as dense rows (0: never, as the sparse
+    # matrices of training leave it), (events, distinct days, first day + 1, last day + 1).
+    pairs = np.zeros((4, 1, n), dtype=np.float64)
     if state is not None:
-        for position, item in enumerate(item_ids):
-            pair = state.pairs.get(item)
-            if pair is not None:
-                columns.append(position)
-                for key, value in zip(values, pair, strict=True):
-                    values[key].append(value)
-
-    def row(data: list[float], offset: float = 0.0) -> sp.csr_matrix:
-        return sp.csr_matrix(
-            (np.asarray(data, dtype=np.float64) + offset, (np.zeros(len(columns), dtype=np.int64), columns)),
-            shape=(1, n),
-        )
+        columns = [position for position, item in enumerate(item_ids) if item in state.pairs]
+        if columns:
+            pairs[:, 0, columns] = np.array([state.pairs[item_ids[column]] for column in columns]).T
+            pairs[2:, 0, columns] += 1.0
 
     missing_customer = state is None
     aggregates = Aggregates(
@@ -139,10 +132,10 @@ def online_aggregates(
         customer_items=np.array([np.nan if missing_customer else float(len(state.pairs))]),  # type: ignore[union-attr]
         customer_first=np.array([np.nan if missing_customer else state.first]),  # type: ignore[union-attr]
         customer_last=np.array([np.nan if missing_customer else state.last]),  # type: ignore[union-attr]
-        pair_events=row(values["events"]),
-        pair_days=row(values["days"]),
-        pair_first_day=row(values["first"], 1.0),
-        pair_last_day=row(values["last"], 1.0),
+        pair_events=pairs[0],
+        pair_days=pairs[1],
+        pair_first_day=pairs[2],
+        pair_last_day=pairs[3],
         popular_top=state.popular[0][1] if state is not None and state.popular else None,
         trending_top=state.trending[0][1] if state is not None and state.trending else None,
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import astuple
 
 import numpy as np
 import pytest
@@ -151,9 +152,10 @@ def _snapshot(tenant: int, customers: list[str], items: list[str]) -> tuple[obje
     from catalog.online_features import popular_items
 
     states = [ranking_state(tenant, customer, recent=10, popular=50, trending=50) for customer in customers]
+    stats = item_stats(tenant, items)
     return (
         popular_items(tenant, "pop", 50),
-        item_stats(tenant, items),
+        None if stats is None else [np.nan_to_num(column, nan=-1.0).tolist() for column in astuple(stats)],
         [(s.events, s.first, s.last, sorted(s.pairs.items()), s.recent) for s in states if s is not None],
     )
 
