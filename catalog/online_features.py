@@ -398,8 +398,17 @@ class RankingState:
     last: float
     pairs: dict[str, tuple[float, float, float, float]]  # item → (events, distinct days, first day, last day)
     recent: list[str]  # newest first
-    popular: list[tuple[str, float]]  # best first (decayed sums)
+    popular: list[tuple[str, float]]  # best first (decayed sums, forward-decayed: see ``decayed_at``)
     trending: list[tuple[str, float]]
+    epochs: dict[str, float]  # the popularity lists' epochs ("pop", "trend"; NaN: none yet)
+
+    def decayed_at(self, kind: str, pairs: list[tuple[str, float]], at: float) -> list[tuple[str, float]]:
+        """``pairs`` of the ``kind`` list (``popular``, ``trending`` or a longer read of the same
+        list) as decayed sums at ``at``: Σ weight · 2^((time − at) / half-life), what a training
+        computes at a cut. Redis keeps them forward-decayed against the list's epoch (their
+        order is the same, their scale is not)."""
+        factor = 2.0 ** ((self.epochs.get(kind, math.nan) - at) / HALF_LIVES[kind])
+        return [(item, score * factor) for item, score in pairs] if math.isfinite(factor) else []
 
 
 def ranking_state(tenant_id: int, customer_id: str, *, recent: int, popular: int, trending: int) -> RankingState | None:
@@ -412,7 +421,8 @@ def ranking_state(tenant_id: int, customer_id: str, *, recent: int, popular: int
         pipe.zrevrange(customer_key(tenant_id, customer_id, "recent"), 0, recent - 1)
         pipe.zrevrange(popularity_key(tenant_id, "pop"), 0, popular - 1, withscores=True)
         pipe.zrevrange(popularity_key(tenant_id, "trend"), 0, trending - 1, withscores=True)
-        aggregates, recent_items, top_popular, top_trending = pipe.execute()
+        pipe.mget([_epoch_key(tenant_id, "pop"), _epoch_key(tenant_id, "trend")])
+        aggregates, recent_items, top_popular, top_trending, epochs = pipe.execute()
         totals = aggregates.pop(b"_", None)
         events, first, last = (float(v) for v in totals.split()) if totals else (0.0, math.nan, math.nan)
         pairs = {}
@@ -428,6 +438,10 @@ def ranking_state(tenant_id: int, customer_id: str, *, recent: int, popular: int
             recent=[member.decode() for member in recent_items],
             popular=[(member.decode(), float(score)) for member, score in top_popular],
             trending=[(member.decode(), float(score)) for member, score in top_trending],
+            epochs={
+                kind: math.nan if raw is None else float(raw)
+                for kind, raw in zip(("pop", "trend"), epochs, strict=True)
+            },
         )
 
     return redis_call(read, default=None)

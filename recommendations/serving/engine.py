@@ -491,6 +491,7 @@ def _two_stage(
     info = model.ranker_info or {}
     names: list[str] = list(info.get("sources", []))
     limits = online.limits()
+    now = time.time()  # the instant the features describe
     heads = {"popular": limits["popular"] + HEAD_MARGIN, "trending": limits["trending"] + HEAD_MARGIN}
     state = ranking_state(
         request.tenant_id, request.customer_id, recent=online.RECENT_ITEMS * 2,
@@ -517,12 +518,12 @@ def _two_stage(
         elif name == "buy_again" and state is not None and not exclude_seen:
             proposed[name] = online.best({item: pair[0] for item, pair in state.pairs.items()}, limits[name])
         elif name in {"popular", "trending"} and state is not None:
+            kind = "pop" if name == "popular" else "trend"
             head = state.popular if name == "popular" else state.trending
-            proposed[name] = online.best(dict(head), limits[name], excluded)
+            proposed[name] = online.best(dict(state.decayed_at(kind, head, now)), limits[name], excluded)
             if len(proposed[name]) < limits[name] and len(head) == heads[name]:  # the head held too much they had
-                longer = popular_items(request.tenant_id, "pop" if name == "popular" else "trend",
-                                       limits[name] + len(excluded) + HEAD_MARGIN)  # fmt: skip
-                proposed[name] = online.best(dict(longer or head), limits[name], excluded)
+                longer = popular_items(request.tenant_id, kind, limits[name] + len(excluded) + HEAD_MARGIN) or head
+                proposed[name] = online.best(dict(state.decayed_at(kind, longer, now)), limits[name], excluded)
         else:
             proposed[name] = []
     allowed = _allowed(model, request.filters, {item for pairs in proposed.values() for item, _score in pairs})
@@ -531,7 +532,7 @@ def _two_stage(
         return [], had, {}
     stats = item_stats(request.tenant_id, found.item_ids)
     catalog = (model.attributes, model.item_index) if model.attributes is not None else None
-    aggregates = online.online_aggregates(state, found.item_ids, stats, time.time(), catalog)
+    aggregates = online.online_aggregates(state, found.item_ids, stats, now, catalog)
     wanted: list[str] = list(info["feature_names"])
     features = select_features(feature_matrix(found.table, aggregates, names), names, wanted)
     if state is None:  # what the customer had is unknown, not "never"

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from catalog.online_features import (
+    HALF_LIVES,
     EventFeature,
     customer_key_hash,
     features_forget_customer,
@@ -118,6 +119,27 @@ def test_features_from_redis_equal_the_offline_ones_at_the_same_instant(
         assert np.isfinite(offline[:, names.index(name)]).any(), name
     for column, name in enumerate(names):
         np.testing.assert_allclose(live[:, column], offline[:, column], rtol=1e-5, atol=1e-5, err_msg=name)
+
+
+def test_the_popular_and_trending_heads_from_redis_are_the_training_sources_scores(
+    replayed: list[EventFeature],
+) -> None:
+    """The popular and trending sources' scores are ranker features: Redis keeps the sums
+    forward-decayed against an epoch (days before the events: 2^8 and more times the sums at the
+    instant asked), serving brings them to that instant, as a training computes them at a cut."""
+    at = replayed[-1].timestamp + 3 * 3600.0
+    data = arrays(replayed)
+    indexer = Indexer.of(data)
+    context = SourceContext(data, indexer, at, True)
+    state = ranking_state(TENANT, "c0", recent=20, popular=30, trending=30)
+    assert state is not None
+    for kind, head in (("pop", state.popular), ("trend", state.trending)):
+        offline = context.decayed_popularity(HALF_LIVES[kind])
+        live = state.decayed_at(kind, head, at)
+        assert len(live) == len(head) == 30
+        columns = indexer.cols(np.array([int(item[1:]) for item, _score in live]))
+        np.testing.assert_allclose([score for _item, score in live], offline[columns], rtol=1e-6, err_msg=kind)
+        assert head[0][1] > 100 * live[0][1]  # what Redis holds is on another scale
 
 
 def test_serving_seeds_neighbours_with_the_recent_items_training_uses(replayed: list[EventFeature]) -> None:
