@@ -407,8 +407,12 @@ class RankingState:
         list) as decayed sums at ``at``: Σ weight · 2^((time − at) / half-life), what a training
         computes at a cut. Redis keeps them forward-decayed against the list's epoch (their
         order is the same, their scale is not)."""
-        factor = 2.0 ** ((self.epochs.get(kind, math.nan) - at) / HALF_LIVES[kind])
+        factor = self.decay_factor(kind, at)
         return [(item, score * factor) for item, score in pairs] if math.isfinite(factor) else []
+
+    def decay_factor(self, kind: str, at: float) -> float:
+        """What turns the ``kind`` list's sums into decayed sums at ``at`` (NaN: no list yet)."""
+        return float(2.0 ** ((self.epochs.get(kind, math.nan) - at) / HALF_LIVES[kind]))
 
 
 def ranking_state(tenant_id: int, customer_id: str, *, recent: int, popular: int, trending: int) -> RankingState | None:

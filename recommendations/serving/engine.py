@@ -27,7 +27,7 @@ from cachetools import TTLCache
 
 from catalog import selectors as catalog_selectors
 from catalog.event_settings import EventSettings
-from catalog.online_features import item_stats, popular_items, ranking_state
+from catalog.online_features import ItemStats, RankingState, item_stats, popular_items, ranking_state
 from recommendations.ranking import online
 from recommendations.ranking.features import PAIR_FEATURES, feature_matrix, select_features
 from recommendations.ranking.ranker import INPUT_NAME
@@ -491,7 +491,6 @@ def _two_stage(
     info = model.ranker_info or {}
     names: list[str] = list(info.get("sources", []))
     limits = online.limits()
-    now = time.time()  # the instant the features describe
     heads = {"popular": limits["popular"] + HEAD_MARGIN, "trending": limits["trending"] + HEAD_MARGIN}
     state = ranking_state(
         request.tenant_id, request.customer_id, recent=online.RECENT_ITEMS * 2,
@@ -520,10 +519,10 @@ def _two_stage(
         elif name in {"popular", "trending"} and state is not None:
             kind = "pop" if name == "popular" else "trend"
             head = state.popular if name == "popular" else state.trending
-            proposed[name] = online.best(dict(state.decayed_at(kind, head, now)), limits[name], excluded)
+            proposed[name] = online.best(dict(head), limits[name], excluded)  # as Redis has them (same order)
             if len(proposed[name]) < limits[name] and len(head) == heads[name]:  # the head held too much they had
                 longer = popular_items(request.tenant_id, kind, limits[name] + len(excluded) + HEAD_MARGIN) or head
-                proposed[name] = online.best(dict(state.decayed_at(kind, longer, now)), limits[name], excluded)
+                proposed[name] = online.best(dict(longer), limits[name], excluded)
         else:
             proposed[name] = []
     allowed = _allowed(model, request.filters, {item for pairs in proposed.values() for item, _score in pairs})
@@ -531,8 +530,10 @@ def _two_stage(
     if not found.item_ids:
         return [], had, {}
     stats = item_stats(request.tenant_id, found.item_ids)
+    at = _features_instant(model, state, stats)
+    _popularity_at(found, state, at)
     catalog = (model.attributes, model.item_index) if model.attributes is not None else None
-    aggregates = online.online_aggregates(state, found.item_ids, stats, now, catalog)
+    aggregates = online.online_aggregates(state, found.item_ids, stats, at, catalog)
     wanted: list[str] = list(info["feature_names"])
     features = select_features(feature_matrix(found.table, aggregates, names), names, wanted)
     if state is None:  # what the customer had is unknown, not "never"
@@ -548,6 +549,30 @@ def _two_stage(
         had,
         {found.item_ids[i]: "+".join(found.sources_of(i)) for i in order},
     )
+
+
+def _features_instant(model: LoadedModel, state: RankingState | None, stats: ItemStats | None) -> float:
+    """The instant a two-stage list's features describe: now, or the store's newest event known
+    here (the version's, the candidates', the customer's) if that is older — a history imported
+    in one go, or a quiet spell. A training's cuts fall where events are; features as of a
+    silence that long (item ages, days since, decayed sums gone to zero) are what no ranker saw."""
+    newest = model.last_event_time
+    if stats is not None and np.isfinite(stats.last).any():
+        newest = max(newest, float(np.nanmax(stats.last)))
+    if state is not None and math.isfinite(state.last):
+        newest = max(newest, state.last)
+    now = time.time()
+    return min(now, newest + 1.0) if newest > 0 else now
+
+
+def _popularity_at(found: online.OnlineCandidates, state: RankingState | None, at: float) -> None:
+    """The popular and trending sources' scores (the sums as Redis keeps them, forward-decayed)
+    as decayed sums at ``at``, as a training computes them at a cut."""
+    if state is None:
+        return
+    for name, kind in (("popular", "pop"), ("trending", "trend")):
+        if name in found.table.scores:
+            found.table.scores[name] = found.table.scores[name] * state.decay_factor(kind, at)
 
 
 def _allowed(model: LoadedModel, filters: Filters, items: set[str]) -> set[str]:

@@ -5,6 +5,7 @@ training seeds them with."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import astuple
@@ -140,6 +141,40 @@ def test_the_popular_and_trending_heads_from_redis_are_the_training_sources_scor
         columns = indexer.cols(np.array([int(item[1:]) for item, _score in live]))
         np.testing.assert_allclose([score for _item, score in live], offline[columns], rtol=1e-6, err_msg=kind)
         assert head[0][1] > 100 * live[0][1]  # what Redis holds is on another scale
+
+
+def test_a_historical_stores_features_describe_its_newest_event_not_today(replayed: list[EventFeature]) -> None:
+    """These events ended months before today (an imported history): the ranker's features
+    describe the instant after the newest event known, as a training's last cut would, with the
+    popularity sources' scores decayed to it; a live store's describe now."""
+    from types import SimpleNamespace
+
+    from recommendations.serving import engine
+
+    newest = replayed[-1].timestamp
+    assert newest < time.time() - 30 * DAY
+    state = ranking_state(TENANT, "c0", recent=20, popular=10, trending=10)
+    stats = item_stats(TENANT, [f"i{n}" for n in range(30)])
+    assert state is not None
+    assert stats is not None
+    at = engine._features_instant(SimpleNamespace(last_event_time=newest - 5 * DAY), state, stats)  # type: ignore[arg-type]
+    assert at == pytest.approx(newest + 1.0)
+
+    found = online.candidates({"popular": state.popular, "trending": state.trending})
+    engine._popularity_at(found, state, at)
+    data = arrays(replayed)
+    indexer = Indexer.of(data)
+    context = SourceContext(data, indexer, at, True)
+    columns = indexer.cols(np.array([int(item[1:]) for item in found.item_ids]))
+    for name, kind in (("popular", "pop"), ("trending", "trend")):
+        proposed = found.table.ranks[name] > 0
+        expected = context.decayed_popularity(HALF_LIVES[kind])[columns]
+        np.testing.assert_allclose(found.table.scores[name][proposed], expected[proposed], rtol=1e-6, err_msg=name)
+
+    live = engine._features_instant(SimpleNamespace(last_event_time=time.time() - 60), None, None)  # type: ignore[arg-type]
+    assert live == pytest.approx(time.time() - 59, abs=5)  # a minute's quiet: as of the last event
+    ahead = engine._features_instant(SimpleNamespace(last_event_time=time.time() + 3600), None, None)  # type: ignore[arg-type]
+    assert ahead == pytest.approx(time.time(), abs=5)  # never later than now (clocks ahead)
 
 
 def test_serving_seeds_neighbours_with_the_recent_items_training_uses(replayed: list[EventFeature]) -> None:
