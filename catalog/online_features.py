@@ -398,20 +398,15 @@ class RankingState:
     last: float
     pairs: dict[str, tuple[float, float, float, float]]  # item → (events, distinct days, first day, last day)
     recent: list[str]  # newest first
-    popular: list[tuple[str, float]]  # best first (decayed sums, forward-decayed: see ``decayed_at``)
+    popular: list[tuple[str, float]]  # best first (decayed sums, forward-decayed: see ``decay_factor``)
     trending: list[tuple[str, float]]
     epochs: dict[str, float]  # the popularity lists' epochs ("pop", "trend"; NaN: none yet)
 
-    def decayed_at(self, kind: str, pairs: list[tuple[str, float]], at: float) -> list[tuple[str, float]]:
-        """``pairs`` of the ``kind`` list (``popular``, ``trending`` or a longer read of the same
-        list) as decayed sums at ``at``: Σ weight · 2^((time − at) / half-life), what a training
-        computes at a cut. Redis keeps them forward-decayed against the list's epoch (their
-        order is the same, their scale is not)."""
-        factor = self.decay_factor(kind, at)
-        return [(item, score * factor) for item, score in pairs] if math.isfinite(factor) else []
-
     def decay_factor(self, kind: str, at: float) -> float:
-        """What turns the ``kind`` list's sums into decayed sums at ``at`` (NaN: no list yet)."""
+        """What turns the ``kind`` list's sums (``pop`` or ``trend``: ``popular``, ``trending``, or a
+        longer read of the same list) into decayed sums at ``at`` (NaN: no list yet):
+        Σ weight · 2^((time − at) / half-life), what a training computes at a cut. Redis keeps
+        them forward-decayed against the list's epoch: the same order, another scale."""
         return float(2.0 ** ((self.epochs.get(kind, math.nan) - at) / HALF_LIVES[kind]))
 
 

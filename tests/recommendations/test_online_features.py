@@ -136,7 +136,7 @@ def test_the_popular_and_trending_heads_from_redis_are_the_training_sources_scor
     assert state is not None
     for kind, head in (("pop", state.popular), ("trend", state.trending)):
         offline = context.decayed_popularity(HALF_LIVES[kind])
-        live = state.decayed_at(kind, head, at)
+        live = [(item, score * state.decay_factor(kind, at)) for item, score in head]
         assert len(live) == len(head) == 30
         columns = indexer.cols(np.array([int(item[1:]) for item, _score in live]))
         np.testing.assert_allclose([score for _item, score in live], offline[columns], rtol=1e-6, err_msg=kind)
