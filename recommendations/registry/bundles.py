@@ -1,6 +1,7 @@
 """Model bundles on Django's storage API: ``models/<tenant>/<name>/<version>/``.
 
-A bundle holds the ONNX graphs (with a two-stage version: ``ranker.onnx``, the bought-together
+A bundle holds the ONNX graphs (a large catalog's similar items: a verified cosine index,
+``similar.faiss``, instead of ``similar.onnx``; with a two-stage version: ``ranker.onnx``, the bought-together
 neighbours ``together.npz`` and the items' prices and categories as the training read them,
 ``attributes.npz``, described under ``ranker`` in the manifest), the id maps, what
 serving needs for known customers (their factors or histories), what fold-in needs (item
@@ -82,11 +83,9 @@ def bundle_files(result: PipelineResult) -> tuple[dict[str, bytes], dict[str, An
     interactions = result.interactions
     item_ids = interactions.item_ids
     scoring = scoring_graph(fitted, item_ids).SerializeToString()
-    similar_ids, similar_scores = similar_items(fitted)
     history = sp.csr_matrix(interactions.matrix)
     files: dict[str, bytes] = {
         "scoring.onnx": scoring,
-        "similar.onnx": similar_graph(similar_ids, similar_scores, item_ids).SerializeToString(),
         "items.json": json.dumps([str(i) for i in item_ids]).encode(),
         "customers.json": json.dumps([str(c) for c in interactions.customer_ids]).encode(),
         # The known customers' interactions: excluded from their recommendations, and the
@@ -104,12 +103,18 @@ def bundle_files(result: PipelineResult) -> tuple[dict[str, bytes], dict[str, An
         "items": len(item_ids),
         "customers": len(interactions.customer_ids),
     }
+    large = fitted.kind == "factors" and fitted.algorithm != "popularity" and ann.ann_wanted(len(item_ids))
+    if large:  # similar items searched at request time (docs/adr/0009), not a table of every item's
+        files[ann.SIMILAR_FILE], info["similar_ann"] = _similar_ann(need(fitted.item_factors, "item factors"))
+    else:
+        similar_ids, similar_scores = similar_items(fitted)
+        files["similar.onnx"] = similar_graph(similar_ids, similar_scores, item_ids).SerializeToString()
     if fitted.kind == "factors":
         item_factors = need(fitted.item_factors, "item factors")
         files["customer_factors.npy"] = _npy(need(fitted.user_factors, "customer factors").astype(np.float32))
         files["item_factors.npy"] = _npy(item_factors.astype(np.float32))
         info["dimensions"] = int(item_factors.shape[1])
-        if fitted.algorithm != "popularity" and ann.ann_wanted(len(item_ids)):
+        if large:
             files[ann.FILE], info["ann"] = _ann(item_factors, need(fitted.user_factors, "customer factors"))
         if "gram" in fitted.extra:
             files["gram.npy"] = _npy(fitted.extra["gram"])
@@ -167,6 +172,21 @@ def _ann(item_factors: np.ndarray, customer_factors: np.ndarray) -> tuple[bytes,
     }
 
 
+def _similar_ann(item_factors: np.ndarray) -> tuple[bytes, dict[str, Any]]:
+    """The version's cosine index for similar items, checked against exact search for sampled
+    items; ``bundle_write`` refuses it below the recall target."""
+    built = ann.similar_index(item_factors)
+    return built.to_bytes(), {
+        "library": "faiss",
+        "index": "IVFFlat",
+        "metric": "cosine (Euclidean over unit vectors)",
+        "lists": int(built.index.index.nlist),
+        "nprobe": built.check.nprobe,
+        "queries": built.check.queries,
+        "recall_at_100": round(built.check.recall, 4),
+    }
+
+
 def bundle_write(*, prefix: str, result: PipelineResult, meta: dict[str, Any]) -> dict[str, Any]:
     """Verify the scoring graph, write every file, then the manifest; read all back and check.
 
@@ -179,14 +199,16 @@ def bundle_write(*, prefix: str, result: PipelineResult, meta: dict[str, Any]) -
             f"ONNX Runtime's top-k differs from numpy's for {check.mismatches} of {check.customers} customers"
         )
     verification: dict[str, Any] = {"customers": check.customers, "max_score_error": check.max_score_error}
-    found = scoring.get("ann")
-    if found is not None:
+    for key, index, of in (("ann", "ANN index", "customers"), ("similar_ann", "similar-items index", "items")):
+        found = scoring.get(key)
+        if found is None:
+            continue
         if found["recall_at_100"] < ann.RECALL_TARGET:
             raise BundleError(
-                f"the ANN index found {found['recall_at_100']:.3f} of the exact top-100 for {found['queries']} "
-                f"customers (needs {ann.RECALL_TARGET}), searching {found['nprobe']} of its {found['lists']} lists"
+                f"the {index} found {found['recall_at_100']:.3f} of the exact top-100 for {found['queries']} "
+                f"{of} (needs {ann.RECALL_TARGET}), searching {found['nprobe']} of its {found['lists']} lists"
             )
-        verification["ann"] = {"queries": found["queries"], "recall_at_100": found["recall_at_100"]}
+        verification[key] = {"queries": found["queries"], "recall_at_100": found["recall_at_100"]}
     if result.two_stage is not None:
         ranked = ranker_verify(files["ranker.onnx"], result.two_stage.ranker, result.two_stage.sample)
         if not ranked.ok:

@@ -20,8 +20,11 @@ Serving searches the index for more than it needs, removes what the request excl
 customer's items, filters, deleted items) and answers from the rest; if too few remain (a
 narrow filter), it scores exactly, as below the threshold.
 
-The similar-items table of a large catalog (cosine between item factors) is built the same way:
-an index over the unit vectors, searched for every item, not an items × items product.
+Similar items of a large catalog (cosine between item factors) come from the same kind of index
+over the unit vectors (``similar.faiss``), verified the same way and searched at request time:
+a table of every item's neighbours would be an items × items product, or a search for every
+item at training time — 100 neighbours per item written into ``similar.onnx`` took most of an
+hour and 1.2 GB at a million items (docs/adr/0009).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ if TYPE_CHECKING:
     import faiss
 
 FILE = "ann.faiss"
+SIMILAR_FILE = "similar.faiss"
 RECALL_TARGET = 0.95
 RECALL_AT = 100
 VERIFY_QUERIES = 500
@@ -203,6 +207,16 @@ class SimilarIndex:
         ids = np.take_along_axis(keys, order, axis=1)
         scores = np.where(ids >= 0, np.take_along_axis(similarity, order, axis=1), 0.0).astype(np.float32)
         return ids, scores
+
+    def to_bytes(self) -> bytes:
+        return self.index.to_bytes()
+
+
+def similar_load(data: bytes, check: AnnCheck, vectors: np.ndarray) -> SimilarIndex:
+    """A similar-items index from a bundle's bytes over the unit rows of ``vectors`` (the
+    version's item factors), searching the lists its verification chose (``check.nprobe``)."""
+    unit = unit_rows(vectors)
+    return SimilarIndex(ann_load(data, check.nprobe, unit), unit, check)
 
 
 def similar_index(vectors: np.ndarray) -> SimilarIndex:

@@ -507,7 +507,7 @@ def _two_stage(
                             k=limits["cf"])  # fmt: skip
             proposed[name] = online.best(dict(scored), limits["cf"])
         elif name == "neighbours" and seeds:
-            scores, index, _ids = model.similar.run(None, {"item": np.array(seeds, dtype=np.int64)})
+            index, scores = model.neighbours(seeds)
             summed = online.summed_neighbours(seeds, index, scores, model.item_ids)
             proposed[name] = online.best(summed, limits[name], excluded)
         elif name == "together" and seeds and model.together is not None:
@@ -751,8 +751,11 @@ def similar(
     items: list[tuple[str, float]] = []
     strategy = "fallback"
     if model is not None and item_id in model.item_index:
-        scores, _index, ids = model.similar.run(None, {"item": np.array([model.item_index[item_id]], dtype=np.int64)})
-        candidates = [(str(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i and np.isfinite(s)]
+        index, scores = model.neighbours([model.item_index[item_id]])
+        candidates = [
+            (model.item_ids[i], float(s)) for i, s in zip(index[0].tolist(), scores[0].tolist(), strict=True)
+            if i >= 0 and math.isfinite(s)
+        ]  # fmt: skip
         if not filters.empty:
             candidates = _keep_matching(candidates, filters)
         if customer_id is not None:

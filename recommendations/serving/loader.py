@@ -26,9 +26,10 @@ from django.utils import timezone
 from recommendations.models import ModelVersion
 from recommendations.registry.bundles import BundleError, bundle_load
 from recommendations.scoring import ann
-from recommendations.scoring.ann import AnnIndex
+from recommendations.scoring.ann import AnnCheck, AnnIndex, SimilarIndex
 from recommendations.scoring.sessions import onnx_session
 from recommendations.serving.metrics import model_load_failed
+from recommendations.training.algorithms import NEIGHBOURS_FOR_SIMILAR
 from recommendations.training.data import ItemAttributes
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ class LoadedModel:
     artifact_path: str  # the bundle revision loaded (an erasure writes a new one)
     kind: str  # factors | dense_history | neighbours
     scoring: ort.InferenceSession
-    similar: ort.InferenceSession
+    similar: ort.InferenceSession | None  # each item's neighbours as a table; None: ``similar_index``
     item_ids: list[str]
     item_index: dict[str, int]
     customer_index: dict[str, int]
@@ -68,6 +69,7 @@ class LoadedModel:
     ranker_info: dict[str, Any] | None = None
     # A large catalog's index over the item factors (docs/adr/0009); None: scored exactly.
     ann: AnnIndex | None = None
+    similar_index: SimilarIndex | None = None  # and its similar items, searched per request
     together: sp.csr_matrix | None = None
     attributes: ItemAttributes | None = None  # the ranker's catalog side, in item_ids' order
     loaded_at: float = field(default_factory=time.monotonic)
@@ -99,6 +101,17 @@ class LoadedModel:
             if self.customer_factors is not None:
                 self.customer_factors[row] = 0.0
 
+    def neighbours(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's most similar items, best first: (model indices, similarities), both
+        [len(rows), K], −1 and −∞ where a row has fewer."""
+        if self.similar_index is not None:
+            ids, scores = self.similar_index.search(NEIGHBOURS_FOR_SIMILAR, np.asarray(rows, dtype=np.int64))
+            return ids, np.where(ids >= 0, scores, -np.inf).astype(np.float32)
+        if self.similar is None:  # pragma: no cover - a bundle has one or the other
+            raise BundleError("the version has no similar items")
+        scores, index, _ids = self.similar.run(None, {"item": np.asarray(rows, dtype=np.int64)})
+        return np.where(index < self.n_items, index, -1), scores
+
     def mask(self, key: str, compute: Any) -> np.ndarray | None:
         """The cached penalty for a filter (``compute()`` builds it); None for no filter."""
         if key == "all_unfiltered":
@@ -128,7 +141,7 @@ def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> 
         artifact_path=artifact_path,
         kind=str(scoring_info.get("kind", "factors")),
         scoring=onnx_session(files["scoring.onnx"]),
-        similar=onnx_session(files["similar.onnx"]),
+        similar=onnx_session(files["similar.onnx"]) if "similar.onnx" in files else None,
         item_ids=item_ids,
         item_index={item_id: index for index, item_id in enumerate(item_ids)},
         customer_index={customer_id: index for index, customer_id in enumerate(customers)},
@@ -149,6 +162,15 @@ def _load(tenant_id: int, version_id: int, version: int, artifact_path: str) -> 
         model.attributes = bundle.attributes() if "attributes.npz" in files else None
     if ann.FILE in files and "ann" in scoring_info and model.item_factors is not None:
         model.ann = ann.ann_load(files[ann.FILE], int(scoring_info["ann"]["nprobe"]), model.item_factors)
+    similar_info = scoring_info.get("similar_ann")
+    if ann.SIMILAR_FILE in files and similar_info is not None and model.item_factors is not None:
+        check = AnnCheck(
+            int(similar_info["queries"]), float(similar_info["recall_at_100"]), int(similar_info["nprobe"])
+        )
+        model.similar_index = ann.similar_load(files[ann.SIMILAR_FILE], check, model.item_factors)
+        model.size_bytes += model.similar_index.unit.nbytes  # the unit vectors it scores against
+    if model.similar is None and model.similar_index is None:
+        raise BundleError("the bundle has neither similar.onnx nor a similar-items index")
     model.takes_penalty = any(i.name == "penalty" for i in model.scoring.get_inputs())
     return model
 

@@ -1,8 +1,8 @@
 """The ANN index of large catalogs (issue 21, docs/adr/0009), on real bundles with the threshold
 lowered: a factor model's version carries an index verified against exact search before it can
 be written; serving answers from it what exact scoring would (exclusions and filters included),
-and scores exactly when a filter leaves the index too few; the similar-items table of a large
-catalog comes from a cosine index and matches the exact one."""
+and scores exactly when a filter leaves the index too few; similar items of a large catalog
+come from a verified cosine index, searched at request time, and match the exact table."""
 
 from __future__ import annotations
 
@@ -59,6 +59,28 @@ def test_a_large_catalogs_version_carries_a_verified_index(ann_bundle) -> None: 
     assert manifest["verification"]["ann"]["queries"] == min(ann.VERIFY_QUERIES, 400)
     assert model.ann is not None
     assert model.ann.nprobe == found["nprobe"]
+
+
+def test_a_large_catalogs_similar_items_are_searched_at_request_time(  # type: ignore[no-untyped-def]
+    ann_bundle, als_result: PipelineResult, settings
+) -> None:
+    _prefix, manifest, model = ann_bundle
+    settings.SHELFWISE_ANN_MIN_ITEMS = 10**9
+    exact_ids, _exact_scores = algorithms.similar_items(als_result.fitted)
+
+    assert ann.SIMILAR_FILE in manifest["files"]
+    assert "similar.onnx" not in manifest["files"]  # no table of every item's neighbours
+    assert manifest["verification"]["similar_ann"]["recall_at_100"] >= ann.RECALL_TARGET
+    assert model.similar is None
+    assert model.similar_index is not None
+    assert model.similar_index.index.nprobe == manifest["scoring"]["similar_ann"]["nprobe"]
+    rows = list(range(0, model.n_items, 5))
+    ids, scores = model.neighbours(rows)
+    assert ids.shape == (len(rows), algorithms.NEIGHBOURS_FOR_SIMILAR)
+    assert not (ids == np.array(rows)[:, None]).any()  # never the item itself
+    assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+    overlap = [len(set(a) & set(b)) / len(b) for a, b in zip(ids.tolist(), exact_ids[rows].tolist(), strict=True)]
+    assert np.mean(overlap) >= ann.RECALL_TARGET
 
 
 def test_serving_answers_from_the_index_what_exact_scoring_would(ann_bundle) -> None:  # type: ignore[no-untyped-def]
