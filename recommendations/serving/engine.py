@@ -382,23 +382,27 @@ def _inputs(
 
 
 def _penalty(model: LoadedModel, filters: Filters) -> np.ndarray | None:
-    """−∞ for the model's items a filter rules out (deleted items always); None if none are."""
+    """−∞ for the model's items a filter rules out (deleted items always); None if none are.
+
+    Built from the ids the database returns (deleted, or matching), looked up in the version's
+    index: a million-item catalog is not walked in Python, nor scanned per request."""
 
     def compute() -> np.ndarray:
+        index = model.item_index
         if filters.empty:
-            deleted = catalog_selectors.item_deleted_ids()
-            ruled_out = np.array([item in deleted for item in model.item_ids], dtype=bool)
-        else:
-            allowed = filters.matching()
-            ruled_out = np.array([item not in allowed for item in model.item_ids], dtype=bool)
-        penalty = np.zeros((1, model.n_items), dtype=np.float32)
-        penalty[0, ruled_out] = -np.inf
+            deleted = [index[item] for item in catalog_selectors.item_deleted_ids() if item in index]
+            if not deleted:
+                return np.zeros((1, 0), dtype=np.float32)  # kept as "nothing ruled out"
+            penalty = np.zeros((1, model.n_items), dtype=np.float32)
+            penalty[0, deleted] = -np.inf
+            return penalty
+        allowed = [index[item] for item in filters.matching() if item in index]
+        penalty = np.full((1, model.n_items), -np.inf, dtype=np.float32)
+        penalty[0, allowed] = 0.0
         return penalty
 
     penalty = model.mask(filters.key(), compute)
-    if penalty is not None and filters.empty and not np.isinf(penalty).any():
-        return None  # nothing ruled out: the graph's default (zeros) does the same, cheaper
-    return penalty
+    return penalty if penalty.shape[1] else None  # none ruled out: the graph's default (zeros) is cheaper
 
 
 def _score(
@@ -455,16 +459,19 @@ def _ann_score(
     ones and those a filter rules out; None when too few are left (the caller scores exactly)."""
     assert model.ann is not None  # noqa: S101 - the caller checked
     ruled_out = set(excluded)
-    mask = np.isinf(penalty[0]) if penalty is not None else None
     count = min(model.n_items, 2 * (k + len(ruled_out)) + ANN_MARGIN)
     started = time.perf_counter()
     with span("recommendations.ann", **{"shelfwise.items": model.n_items, "shelfwise.asked": count}):
         rows, scores = model.ann.search(vector, count)
     scoring_observed(seconds=time.perf_counter() - started, batch=1)
+    # −1: the lists searched held fewer items than asked for; −∞ in the penalty: a filter's
+    blocked = rows[0] < 0
+    if penalty is not None:
+        blocked |= np.isinf(penalty[0, np.maximum(rows[0], 0)])
     kept: list[tuple[str, float]] = []
-    for row, score in zip(rows[0].tolist(), scores[0].tolist(), strict=True):
-        if row < 0 or row in ruled_out or (mask is not None and mask[row]) or not math.isfinite(score):
-            continue  # −1: the lists searched held fewer items than asked for
+    for row, score, skip in zip(rows[0].tolist(), scores[0].tolist(), blocked.tolist(), strict=True):
+        if skip or row in ruled_out or not math.isfinite(score):
+            continue
         kept.append((model.item_ids[row], score))
         if len(kept) == k:
             return kept
@@ -585,8 +592,9 @@ def _allowed(model: LoadedModel, filters: Filters, items: set[str]) -> set[str]:
     if penalty is None:
         known = items.difference(unknown)
     else:
-        ruled_out = np.isinf(penalty[0])
-        known = {item for item in items if item in index and not ruled_out[index[item]]}
+        mine = [item for item in items if item in index]
+        passed = np.isfinite(penalty[0, [index[item] for item in mine]]) if mine else np.zeros(0, dtype=bool)
+        known = {item for item, ok in zip(mine, passed.tolist(), strict=True) if ok}
     if unknown:
         known |= filters.matching(unknown)
     return known
@@ -638,9 +646,14 @@ def _popular(  # noqa: PLR0917 - internal; positional reads naturally at its cal
     if live:
         add(_keep_matching(live, filters))
     if len(out) < limit and model is not None and model.n_items:
-        counts = np.diff(model.history.tocsc().indptr)
-        order = np.argsort(-counts, kind="stable")[: limit * 4 + len(exclude)]
-        add(_keep_matching([(model.item_ids[i], float(counts[i])) for i in order], filters))
+        order, counts = model.by_popularity()
+        head = limit * 4 + len(exclude)
+        add(
+            _keep_matching(
+                [(model.item_ids[i], c) for i, c in zip(order[:head].tolist(), counts[:head].tolist(), strict=True)],
+                filters,
+            )
+        )
     if len(out) < limit:
         # reused for a minute: an item deleted or changed since must not come back with it
         add(_keep_matching(_popular_from_database(tenant_id, filters, limit + len(exclude)), filters))

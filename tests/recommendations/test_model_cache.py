@@ -5,9 +5,12 @@ served dropped."""
 
 from __future__ import annotations
 
+import gc
 import uuid
+import weakref
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from recommendations.registry.bundles import bundle_delete, bundle_drop_customers, bundle_write
@@ -129,6 +132,41 @@ def test_a_loaded_copy_forgets_an_erased_customer_at_once(bundles: dict[int, tup
     assert model.history_of(customer)[0].size == 0
     assert not model.customer_factors[row].any()
     assert not model.history[row].data.any()
+
+
+def test_a_loaded_version_is_kept_out_of_full_garbage_collections(bundles: dict[int, tuple[str, int]]) -> None:
+    gc.unfreeze()
+    model = ModelCache(10**12).get(tenant_id=TENANT, version_id=23, version=2, artifact_path=bundles[2][0])
+    assert model is not None
+
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    assert not any(gc.is_tracked(obj) and obj is model.item_ids for obj in gc.get_objects(generation=2))
+    dropped = weakref.ref(model.history)
+    del model
+    assert dropped() is None  # still freed by reference counting once the version is gone
+    gc.unfreeze()
+
+
+def test_a_loaded_copys_popularity_is_computed_once_and_again_after_an_erasure(
+    bundles: dict[int, tuple[str, int]],
+) -> None:
+    model = ModelCache(10**12).get(tenant_id=TENANT, version_id=24, version=2, artifact_path=bundles[2][0])
+    assert model is not None
+    order, counts = model.by_popularity()
+    expected = np.bincount(model.history.indices, minlength=model.n_items)
+    assert counts.tolist() == sorted(expected.tolist(), reverse=True)
+    assert expected[order].tolist() == counts.tolist()
+    assert model.by_popularity()[0] is order  # kept
+
+    customer = next(iter(model.customer_index))
+    had = model.history_of(customer)[0]
+    model.forget_customer(customer)
+
+    order_after, counts_after = model.by_popularity()
+    assert dict(zip(order_after.tolist(), counts_after.tolist(), strict=True)) == {
+        item: float(count - (item in set(had.tolist()))) for item, count in enumerate(expected.tolist())
+    }
 
 
 def test_a_damaged_bundle_costs_one_attempt_per_minute() -> None:
