@@ -13,7 +13,7 @@ searching half the lists, the augmented Euclidean index 0.99 in 0.3 ms (docs/adr
 lists return is scored exactly against the item factors. The index is built by the training
 worker and **verified before the version can be ready**: for sampled customers its top-100 must
 hold at least ``RECALL_TARGET`` of the exact top-100; the number of lists searched (``nprobe``)
-starts at 1/16 of them and grows by half until it does, and is recorded in the manifest — or the
+starts at 1/64 of them and grows by half until it does, and is recorded in the manifest — or the
 version fails.
 
 Serving searches the index for more than it needs, removes what the request excludes (the
@@ -117,7 +117,7 @@ def ann_build(vectors: np.ndarray, *, seed: int = 0) -> AnnIndex:
     size = min(n, TRAIN_POINTS_PER_LIST * lists)
     index.train(points if size == n else points[np.random.default_rng(seed).choice(n, size=size, replace=False)])
     index.add(points)
-    index.nprobe = max(1, lists // 16)
+    index.nprobe = max(1, lists // 64)
     return AnnIndex(index, data)
 
 
