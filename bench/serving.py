@@ -441,6 +441,16 @@ def _two_stage_case(running: Stack, wrk: str, seconds: int, key: str, paths: lis
     """A two-stage version of the store, trained and promoted; misses through it, 2 connections."""
     print("training a two-stage version of the same store…", file=sys.stderr)
     two_stage = _two_stage_version(running, key)
+    out = running.manage(
+        "shell", "-c",
+        "from django_tenants.utils import tenant_context; from tenants.models import Tenant; "
+        "from recommendations.models import ModelVersion\n"
+        "with tenant_context(Tenant.objects.get(schema_name='t_servebench')):\n"
+        f"    print('RANKER', bool(ModelVersion.objects.get(version={two_stage}).manifest['scoring'].get('ranker')))",
+        capture=True,
+    )  # fmt: skip
+    if "RANKER True" not in out:
+        raise RuntimeError(f"version {two_stage} has no ranker: the case would not measure two stages")
     status, body, _h = _request(running.base_url, "GET", paths[0], key)  # loads the version (its first miss)
     _expect_ok(status, "two-stage recommendations")
     if body.get("model_version") != two_stage:
