@@ -464,7 +464,8 @@ def _ann_score(
     with span("recommendations.ann", **{"shelfwise.items": model.n_items, "shelfwise.asked": count}):
         rows, scores = model.ann.search(vector, count)
     scoring_observed(seconds=time.perf_counter() - started, batch=1)
-    # −1: the lists searched held fewer items than asked for; −∞ in the penalty: a filter's
+    # −1: the lists searched held fewer items than asked for; −∞ in the penalty: ruled out (a
+    # filter, or deleted)
     blocked = rows[0] < 0
     if penalty is not None:
         blocked |= np.isinf(penalty[0, np.maximum(rows[0], 0)])
