@@ -108,14 +108,18 @@ class LoadedModel:
     def by_popularity(self) -> tuple[np.ndarray, np.ndarray]:
         """(item indices, customers who had each) by that count, most first, ties by index —
         computed once per loaded copy (over the history's columns: tens of milliseconds at a
-        million items) and again after an erasure."""
+        million items) and again after an erasure. Under the lock: an erasure in between must
+        not leave counts that still hold the erased customer."""
         found = self._by_popularity
-        if found is None:
-            history = self.history
-            counts = np.bincount(history.indices[history.data != 0], minlength=self.n_items)
-            order = np.argsort(-counts, kind="stable")
-            found = self._by_popularity = (order, counts[order].astype(np.float64))
-        return found
+        if found is not None:
+            return found
+        with self.lock:
+            if self._by_popularity is None:
+                history = self.history
+                counts = np.bincount(history.indices[history.data != 0], minlength=self.n_items)
+                order = np.argsort(-counts, kind="stable")
+                self._by_popularity = (order, counts[order].astype(np.float64))
+            return self._by_popularity
 
     def neighbours(self, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """Each row's most similar items, best first: (model indices, similarities), both
